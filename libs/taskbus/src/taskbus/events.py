@@ -1,0 +1,114 @@
+"""The event contracts: every fact about a task, as a frozen model in the log.
+
+Events are decoded once, at the edge, through :data:`TaskEventAdapter` into one of the
+models of the :data:`TaskEvent` union; nothing downstream handles raw JSON.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from taskbus.tasks import TaskType
+
+
+FailureReason = Literal["error", "timeout", "max_deliver"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_id: UUID
+    task_type: TaskType
+    time: AwareDatetime = Field(default_factory=utcnow)
+
+
+class _WorkEvent(_Event):
+    """An event that asks a worker of ``task_type`` to run an attempt of the task."""
+
+    parameters: dict[str, Any]
+    attempt: int = Field(ge=1)
+    max_attempts: int = Field(ge=1)
+    timeout_s: float | None = Field(default=None, gt=0)
+
+
+class TaskSubmitted(_WorkEvent):
+    type: Literal["TaskSubmitted"] = "TaskSubmitted"
+    name: str | None = None
+
+
+class TaskRetried(_WorkEvent):
+    """A new attempt: asked for by a user, or scheduled by a worker after a retryable failure."""
+
+    type: Literal["TaskRetried"] = "TaskRetried"
+    not_before: AwareDatetime | None = None
+
+
+class TaskCancelled(_Event):
+    type: Literal["TaskCancelled"] = "TaskCancelled"
+    reason: str | None = None
+
+
+class TaskStarted(_Event):
+    type: Literal["TaskStarted"] = "TaskStarted"
+    attempt: int = Field(ge=1)
+    worker_id: str
+
+
+class TaskProgress(_Event):
+    type: Literal["TaskProgress"] = "TaskProgress"
+    attempt: int = Field(ge=1)
+    progress: float = Field(ge=0, le=100)
+    message: str | None = None
+
+
+class TaskCheckpoint(_Event):
+    """Handler-recorded progress a redelivered attempt resumes from."""
+
+    type: Literal["TaskCheckpoint"] = "TaskCheckpoint"
+    attempt: int = Field(ge=1)
+    data: dict[str, Any]
+
+
+class TaskSucceeded(_Event):
+    type: Literal["TaskSucceeded"] = "TaskSucceeded"
+    attempt: int = Field(ge=1)
+    result: dict[str, Any]
+
+
+class TaskFailed(_Event):
+    type: Literal["TaskFailed"] = "TaskFailed"
+    attempt: int = Field(ge=1)
+    error: str
+    reason: FailureReason = "error"
+    will_retry: bool = False
+    retry_at: AwareDatetime | None = None
+
+
+TaskEvent = Annotated[
+    TaskSubmitted
+    | TaskRetried
+    | TaskCancelled
+    | TaskStarted
+    | TaskProgress
+    | TaskCheckpoint
+    | TaskSucceeded
+    | TaskFailed,
+    Field(discriminator="type"),
+]
+
+TaskEventAdapter: TypeAdapter[TaskEvent] = TypeAdapter(TaskEvent)
+
+
+def decode_event(data: bytes) -> TaskEvent:
+    """Parse one message body from the log into its event model."""
+    return TaskEventAdapter.validate_json(data)
+
+
+def encode_event(event: TaskEvent) -> bytes:
+    return event.model_dump_json().encode()

@@ -1,0 +1,28 @@
+"""Settings shared by every service, read from the environment (DESIGN §3).
+
+The shared names (``NATS_URL``, ``DATABASE_URL``, ``SMTP_*``, ...) are unprefixed so one
+environment configures the whole system; a service's own knobs carry its prefix.
+"""
+
+import os
+import socket
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    nats_url: str = Field("nats://127.0.0.1:4222", validation_alias="NATS_URL")
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/taskbus", validation_alias="DATABASE_URL"
+    )
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    log_format: str = Field("json", validation_alias="LOG_FORMAT", pattern="^(json|console)$")
+    stream_replicas: int = Field(1, ge=1, le=5, validation_alias="NATS_STREAM_REPLICAS")
+    duplicate_window_s: float = Field(3600.0, gt=0, validation_alias="NATS_DUPLICATE_WINDOW_S")

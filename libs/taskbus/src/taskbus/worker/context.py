@@ -1,0 +1,83 @@
+"""What a handler sees of the runtime: its task, progress reporting and checkpoints."""
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+from uuid import UUID
+
+import structlog
+from nats.js import JetStreamContext
+
+from taskbus.eventlog import publish_event
+from taskbus.events import TaskCheckpoint, TaskProgress
+from taskbus.tasks import TaskType
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_PROGRESS_STEP = 10.0
+
+
+class TaskContext:
+    """One attempt of one task, as its handler works on it.
+
+    Progress is throttled here so handlers may report as often as they like: an event is
+    emitted when progress has moved ``_PROGRESS_STEP`` points or ``interval_s`` has passed.
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        task_id: UUID,
+        task_type: TaskType,
+        attempt: int,
+        resume: dict[str, Any] | None,
+        interval_s: float,
+    ) -> None:
+        self._js = js
+        self.task_id = task_id
+        self.task_type = task_type
+        self.attempt = attempt
+        self.resume = resume
+        """The data of this attempt's last checkpoint when it was redelivered, else None."""
+        self.log = structlog.get_logger("taskbus.task").bind(
+            task_id=str(task_id), task_type=task_type.value, attempt=attempt
+        )
+        self._interval_s = interval_s
+        self._reported = 0.0
+        self._reported_at = time.monotonic()
+
+    async def progress(self, percent: float, message: str | None = None) -> None:
+        """Report progress (0-100); never goes backwards, emitted at most about once a second."""
+        percent = max(self._reported, min(100.0, percent))
+        now = time.monotonic()
+        moved = percent - self._reported
+        if moved <= 0 or (moved < _PROGRESS_STEP and now - self._reported_at < self._interval_s):
+            return
+        self._reported, self._reported_at = percent, now
+        await publish_event(
+            self._js,
+            TaskProgress(
+                task_id=self.task_id,
+                task_type=self.task_type,
+                attempt=self.attempt,
+                progress=round(percent, 2),
+                message=message,
+            ),
+        )
+
+    async def checkpoint(self, data: dict[str, Any]) -> None:
+        """Record how far this attempt got; a redelivery of it starts with ``resume`` = data."""
+        await publish_event(
+            self._js,
+            TaskCheckpoint(
+                task_id=self.task_id, task_type=self.task_type, attempt=self.attempt, data=data
+            ),
+        )
+        self.resume = data
+
+    async def run_sync(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run blocking or CPU-heavy code off the event loop, so heartbeats keep flowing."""
+        return await asyncio.to_thread(fn, *args, **kwargs)

@@ -1,0 +1,39 @@
+"""What a redelivered attempt must know from the log before it runs again (pure functions)."""
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from taskbus.eventlog import LoggedEvent
+from taskbus.events import TaskCheckpoint, TaskFailed, TaskSucceeded
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    finished: bool = False
+    """The attempt already ended in the log: a worker died between that event and its ack."""
+    scheduled_retry: TaskFailed | None = None
+    """The attempt failed and asked for a retry, which may not be in the log yet."""
+    resume: dict[str, Any] | None = None
+
+
+def recover(history: list[LoggedEvent], attempt: int) -> Recovery:
+    """Fold one task's history down to what attempt ``attempt`` must do on redelivery."""
+    resume: dict[str, Any] | None = None
+    for logged in history:
+        event = logged.event
+        if getattr(event, "attempt", None) != attempt:
+            continue
+        if isinstance(event, TaskSucceeded):
+            return Recovery(finished=True)
+        if isinstance(event, TaskFailed):
+            return Recovery(finished=True, scheduled_retry=event if event.will_retry else None)
+        if isinstance(event, TaskCheckpoint):
+            resume = event.data
+    return Recovery(resume=resume)
+
+
+def backoff_delay(attempt: int, *, base_s: float, max_s: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(max, base * 2**(attempt-1))]."""
+    ceiling = min(max_s, base_s * 2 ** (attempt - 1))
+    return rng.uniform(0, ceiling)

@@ -1,0 +1,183 @@
+"""The worker service loop: fetch work of one type, run attempts, listen for cancels, drain."""
+
+import asyncio
+import contextlib
+import json
+import random
+from dataclasses import dataclass
+from uuid import UUID
+
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic import BaseModel, ValidationError
+
+from taskbus import subjects
+from taskbus.connections import connect_nats
+from taskbus.eventlog import ensure_stream, publish_event
+from taskbus.events import TaskFailed, TaskRetried, TaskSubmitted, decode_event
+from taskbus.tasks import TaskType
+from taskbus.worker.attempt import Attempt, Handler
+from taskbus.worker.settings import WorkerSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """A task type's worker: its handler and the model its parameters must satisfy."""
+
+    task_type: TaskType
+    handler: Handler
+    parameters_model: type[BaseModel]
+
+
+def consumer_config(task_type: TaskType, settings: WorkerSettings) -> ConsumerConfig:
+    """One durable pull consumer per type, shared by every replica of that type's worker."""
+    return ConsumerConfig(
+        durable_name=subjects.worker_consumer(task_type),
+        filter_subjects=subjects.work_subjects(task_type),
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.ack_wait_s,
+        max_deliver=settings.max_deliver,
+        max_ack_pending=10_000,
+        max_waiting=512,
+    )
+
+
+class Worker:
+    def __init__(
+        self, spec: WorkerSpec, settings: WorkerSettings, nc: NATS, ready: asyncio.Event
+    ) -> None:
+        self._spec = spec
+        self._settings = settings
+        self._nc = nc
+        self._js: JetStreamContext = nc.jetstream()
+        self._running: dict[UUID, Attempt] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
+        self._rng = random.Random()
+        self._ready = ready
+
+    async def run(self, stop: asyncio.Event) -> None:
+        task_type = self._spec.task_type
+        await ensure_stream(self._js, self._settings)
+        await self._js.add_consumer(subjects.STREAM, consumer_config(task_type, self._settings))
+        work = await self._js.pull_subscribe_bind(
+            subjects.worker_consumer(task_type), stream=subjects.STREAM
+        )
+        await self._nc.subscribe(subjects.cancel_subject(task_type), cb=self._on_cancel)
+        await self._nc.subscribe(
+            subjects.max_deliveries_advisory(task_type),
+            queue=subjects.worker_consumer(task_type),
+            cb=self._on_max_deliveries,
+        )
+        self._ready.set()
+        log.info("worker ready", task_type=task_type.value, worker_id=self._settings.worker_id)
+        while not stop.is_set():
+            await self._fetch_and_start(work)
+        await self._shutdown()
+
+    async def _fetch_and_start(self, work: JetStreamContext.PullSubscription) -> None:
+        capacity = self._settings.concurrency - len(self._tasks)
+        if capacity <= 0:
+            self._slot_freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slot_freed.wait(), timeout=1.0)
+            return
+        try:
+            msgs = await work.fetch(capacity, timeout=1.0)
+        except (TimeoutError, NatsTimeoutError):
+            return
+        for msg in msgs:
+            task = asyncio.create_task(self._process(msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slot_freed.set()
+
+    async def _process(self, msg: Msg) -> None:
+        try:
+            event = decode_event(msg.data)
+        except ValidationError as exc:
+            log.error("undecodable work message; terminating it", error=str(exc))
+            await msg.term()
+            return
+        if not isinstance(event, TaskSubmitted | TaskRetried):
+            await msg.term()
+            return
+        attempt = Attempt(
+            self._js,
+            msg,
+            event,
+            handler=self._spec.handler,
+            parameters_model=self._spec.parameters_model,
+            settings=self._settings,
+            rng=self._rng,
+        )
+        self._running[event.task_id] = attempt
+        try:
+            await attempt.run()
+        except Exception:
+            attempt.log.exception("attempt crashed; leaving it for redelivery")
+        finally:
+            self._running.pop(event.task_id, None)
+
+    async def _on_cancel(self, msg: Msg) -> None:
+        attempt = self._running.get(subjects.task_id_of(msg.subject))
+        if attempt is not None:
+            attempt.log.info("cancel received")
+            attempt.cancel()
+
+    async def _on_max_deliveries(self, msg: Msg) -> None:
+        """A message that kept killing or stalling workers ends its task FAILED, once."""
+        advisory = json.loads(msg.data)
+        seq, deliveries = int(advisory["stream_seq"]), int(advisory["deliveries"])
+        raw = await self._js.get_msg(subjects.STREAM, seq)
+        assert raw.data is not None
+        event = decode_event(raw.data)
+        if not isinstance(event, TaskSubmitted | TaskRetried):
+            return
+        failed = TaskFailed(
+            task_id=event.task_id,
+            task_type=event.task_type,
+            attempt=event.attempt,
+            reason="max_deliver",
+            error=(
+                f"gave up after {deliveries} deliveries: every worker that took this task "
+                "died or stalled before finishing it"
+            ),
+        )
+        await publish_event(self._js, failed, msg_id=f"max-deliver:{seq}")
+        log.error("task failed after max deliveries", task_id=str(event.task_id), seq=seq)
+
+    async def _shutdown(self) -> None:
+        """Finish in-flight attempts within the grace period; hand back the rest."""
+        log.info("worker stopping", in_flight=len(self._tasks))
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=self._settings.shutdown_grace_s)
+            if pending:
+                for attempt in list(self._running.values()):
+                    attempt.hand_back()
+                await asyncio.wait(pending, timeout=5)
+
+
+async def run_worker(
+    spec: WorkerSpec,
+    settings: WorkerSettings,
+    stop: asyncio.Event,
+    *,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Connect, serve ``spec``'s task type until ``stop`` is set, then drain and close."""
+    nc = await connect_nats(settings.nats_url, name=f"worker-{spec.task_type.value}")
+    try:
+        await Worker(spec, settings, nc, ready or asyncio.Event()).run(stop)
+    finally:
+        await nc.drain()

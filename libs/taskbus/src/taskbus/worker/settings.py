@@ -1,0 +1,19 @@
+"""Worker runtime settings (prefix ``WORKER_``), on top of the shared ones."""
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from taskbus.settings import CommonSettings, default_instance_id
+
+
+class WorkerSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="WORKER_", extra="ignore", populate_by_name=True)
+
+    concurrency: int = Field(8, ge=1, le=1024)
+    ack_wait_s: float = Field(30.0, ge=1.0)
+    max_deliver: int = Field(5, ge=2)
+    shutdown_grace_s: float = Field(10.0, ge=0)
+    progress_interval_s: float = Field(1.0, gt=0)
+    retry_base_s: float = Field(1.0, ge=0)
+    retry_max_s: float = Field(300.0, ge=0)
+    worker_id: str = Field(default_factory=default_instance_id)
