@@ -12,7 +12,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from taskbus.tasks import TaskType
 
-
 FailureReason = Literal["error", "timeout", "max_deliver"]
 
 

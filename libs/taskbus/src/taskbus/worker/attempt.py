@@ -197,7 +197,9 @@ class Attempt:
         self.log.info("attempt succeeded")
         await self._msg.ack()
 
-    async def _fail(self, error: str, *, retry_delay: float | None, reason: str = "error") -> None:
+    async def _fail(
+        self, error: str, *, retry_delay: float | None, reason: FailureReason = "error"
+    ) -> None:
         event = self.event
         will_retry = retry_delay is not None and event.attempt < event.max_attempts
         failed = TaskFailed(
