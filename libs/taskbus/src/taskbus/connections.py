@@ -1,8 +1,5 @@
-"""Connection helpers for NATS and Postgres, with the retry behaviour every service wants."""
+"""The NATS connection every service opens, with the reconnect behaviour they all want."""
 
-import asyncio
-
-import asyncpg
 import nats
 import structlog
 from nats.aio.client import Client as NATS
@@ -34,19 +31,3 @@ async def connect_nats(url: str, name: str) -> NATS:
         reconnected_cb=on_reconnect,
         error_cb=on_error,
     )
-
-
-async def create_pg_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """Create a pool, waiting for Postgres to accept connections (it may still be starting)."""
-    delay = 0.2
-    for attempt in range(30):
-        try:
-            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
-        except (OSError, asyncpg.CannotConnectNowError) as exc:
-            log.warning("postgres not ready", attempt=attempt, error=str(exc))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-        else:
-            assert pool is not None
-            return pool
-    raise ConnectionError(f"postgres at {dsn!r} did not accept connections")

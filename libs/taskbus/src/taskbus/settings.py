@@ -10,6 +10,8 @@ import socket
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from taskbus.subjects import Subjects
+
 
 def default_instance_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -22,7 +24,17 @@ class CommonSettings(BaseSettings):
     database_url: str = Field(
         "postgresql://postgres@127.0.0.1:5432/taskbus", validation_alias="DATABASE_URL"
     )
+    namespace: str = Field(
+        "", validation_alias="TASKBUS_NAMESPACE", pattern="^([a-z][a-z0-9]{0,30})?$"
+    )
+    readmodel_schema: str = Field(
+        "taskbus", validation_alias="READMODEL_SCHEMA", pattern="^[a-z_][a-z0-9_]{0,40}$"
+    )
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     log_format: str = Field("json", validation_alias="LOG_FORMAT", pattern="^(json|console)$")
     stream_replicas: int = Field(1, ge=1, le=5, validation_alias="NATS_STREAM_REPLICAS")
     duplicate_window_s: float = Field(3600.0, gt=0, validation_alias="NATS_DUPLICATE_WINDOW_S")
+
+    @property
+    def subjects(self) -> Subjects:
+        return Subjects(self.namespace)

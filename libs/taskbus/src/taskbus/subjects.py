@@ -2,18 +2,15 @@
 
 Subjects are ``tasks.<task_type>.<kind>.<task_id>``: a worker filters on its type's work
 kinds, a worker listens for its type's cancellations, and one task's history is
-``tasks.*.*.<task_id>``. No subject string is spelled anywhere else.
+``tasks.*.*.<task_id>``. A non-empty namespace prefixes every name, so several taskbus
+installations (or test runs) can share one NATS server without seeing each other.
+No subject string is spelled anywhere else.
 """
 
+from dataclasses import dataclass
 from uuid import UUID
 
 from taskbus.tasks import TaskType
-
-STREAM = "TASKS"
-ALL_EVENTS = "tasks.>"
-PROJECTOR_CONSUMER = "projector"
-FILES_BUCKET = "taskbus-files"
-WORKERS_BUCKET = "taskbus-workers"
 
 WORK_KINDS = ("submitted", "retried")
 
@@ -29,36 +26,59 @@ _KIND_BY_EVENT = {
 }
 
 
-def event_subject(event_type: str, task_type: TaskType, task_id: UUID) -> str:
-    return f"tasks.{task_type.value}.{_KIND_BY_EVENT[event_type]}.{task_id}"
-
-
-def work_subjects(task_type: TaskType) -> list[str]:
-    """What a worker of ``task_type`` consumes: new submissions and retries."""
-    return [f"tasks.{task_type.value}.{kind}.*" for kind in WORK_KINDS]
-
-
-def cancel_subject(task_type: TaskType, task_id: UUID | None = None) -> str:
-    """One task's cancellation, or (without an id) every cancellation of a type."""
-    return f"tasks.{task_type.value}.cancelled.{task_id or '*'}"
-
-
-def checkpoint_subject(task_type: TaskType, task_id: UUID) -> str:
-    return f"tasks.{task_type.value}.checkpoint.{task_id}"
-
-
-def task_history_subject(task_id: UUID) -> str:
-    return f"tasks.*.*.{task_id}"
-
-
 def worker_consumer(task_type: TaskType) -> str:
     """The durable consumer every replica of a worker type shares."""
     return f"worker-{task_type.value.replace('_', '-')}"
 
 
-def max_deliveries_advisory(task_type: TaskType) -> str:
-    """Where JetStream announces a work message that ran out of deliveries."""
-    return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{STREAM}.{worker_consumer(task_type)}"
+@dataclass(frozen=True, slots=True)
+class Subjects:
+    namespace: str = ""
+
+    @property
+    def _root(self) -> str:
+        return f"{self.namespace}.tasks" if self.namespace else "tasks"
+
+    @property
+    def stream(self) -> str:
+        return f"{self.namespace.upper()}_TASKS" if self.namespace else "TASKS"
+
+    @property
+    def all_events(self) -> str:
+        return f"{self._root}.>"
+
+    @property
+    def files_bucket(self) -> str:
+        return self._bucket("taskbus-files")
+
+    @property
+    def workers_bucket(self) -> str:
+        return self._bucket("taskbus-workers")
+
+    def _bucket(self, name: str) -> str:
+        return f"{self.namespace}-{name}" if self.namespace else name
+
+    def event(self, event_type: str, task_type: TaskType, task_id: UUID) -> str:
+        return f"{self._root}.{task_type.value}.{_KIND_BY_EVENT[event_type]}.{task_id}"
+
+    def work(self, task_type: TaskType) -> list[str]:
+        """What a worker of ``task_type`` consumes: new submissions and retries."""
+        return [f"{self._root}.{task_type.value}.{kind}.*" for kind in WORK_KINDS]
+
+    def cancel(self, task_type: TaskType, task_id: UUID | None = None) -> str:
+        """One task's cancellation, or (without an id) every cancellation of a type."""
+        return f"{self._root}.{task_type.value}.cancelled.{task_id or '*'}"
+
+    def history(self, task_id: UUID) -> str:
+        return f"{self._root}.*.*.{task_id}"
+
+    def max_deliveries_advisory(self, task_type: TaskType) -> str:
+        """Where JetStream announces a work message that ran out of deliveries."""
+        consumer = worker_consumer(task_type)
+        return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{self.stream}.{consumer}"
+
+
+PROJECTOR_CONSUMER = "projector"
 
 
 def task_id_of(subject: str) -> UUID:

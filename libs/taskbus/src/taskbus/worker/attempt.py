@@ -8,12 +8,11 @@ from typing import Any
 
 import structlog
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from pydantic import BaseModel, ValidationError
 
 from taskbus import subjects
 from taskbus.errors import Fail, Retry
-from taskbus.eventlog import last_seq_on, publish_event, read_history
+from taskbus.eventlog import EventLog
 from taskbus.events import (
     FailureReason,
     TaskFailed,
@@ -38,7 +37,7 @@ class Attempt:
 
     def __init__(
         self,
-        js: JetStreamContext,
+        eventlog: EventLog,
         msg: Msg,
         event: WorkEvent,
         *,
@@ -47,7 +46,7 @@ class Attempt:
         settings: WorkerSettings,
         rng: random.Random,
     ) -> None:
-        self._js = js
+        self._log = eventlog
         self._msg = msg
         self.event = event
         self._handler = handler
@@ -86,7 +85,7 @@ class Attempt:
                 return
         recovery = Recovery()
         if self._msg.metadata.num_delivered > 1:
-            recovery = recover(await read_history(self._js, event.task_id), event.attempt)
+            recovery = recover(await self._log.history(event.task_id), event.attempt)
             if recovery.finished:
                 await self._finish_recovered(recovery)
                 return
@@ -99,8 +98,8 @@ class Attempt:
 
     async def _was_cancelled(self) -> bool:
         """A cancellation logged after this work message wins: the attempt must not start."""
-        cancelled_seq = await last_seq_on(
-            self._js, subjects.cancel_subject(self.event.task_type, self.event.task_id)
+        cancelled_seq = await self._log.last_seq_on(
+            self._log.subjects.cancel(self.event.task_type, self.event.task_id)
         )
         return cancelled_seq is not None and cancelled_seq > self._msg.metadata.sequence.stream
 
@@ -112,8 +111,7 @@ class Attempt:
 
     async def _execute(self, parameters: BaseModel, resume: dict[str, Any] | None) -> None:
         event = self.event
-        await publish_event(
-            self._js,
+        await self._log.append(
             TaskStarted(
                 task_id=event.task_id,
                 task_type=event.task_type,
@@ -122,7 +120,7 @@ class Attempt:
             ),
         )
         ctx = TaskContext(
-            self._js,
+            self._log,
             task_id=event.task_id,
             task_type=event.task_type,
             attempt=event.attempt,
@@ -185,8 +183,7 @@ class Attempt:
 
     async def _succeed(self, result: BaseModel | dict[str, Any]) -> None:
         data = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-        await publish_event(
-            self._js,
+        await self._log.append(
             TaskSucceeded(
                 task_id=self.event.task_id,
                 task_type=self.event.task_type,
@@ -211,7 +208,7 @@ class Attempt:
             will_retry=will_retry,
             retry_at=utcnow() + timedelta(seconds=retry_delay or 0) if will_retry else None,
         )
-        await publish_event(self._js, failed)
+        await self._log.append(failed)
         self.log.warning("attempt failed", error=error, reason=reason, will_retry=will_retry)
         if will_retry:
             await self._schedule_retry(failed)
@@ -228,8 +225,8 @@ class Attempt:
             timeout_s=event.timeout_s,
             not_before=failed.retry_at,
         )
-        await publish_event(
-            self._js, retried, msg_id=subjects.retry_msg_id(event.task_id, retried.attempt)
+        await self._log.append(
+            retried, msg_id=subjects.retry_msg_id(event.task_id, retried.attempt)
         )
 
     async def _heartbeat(self) -> None:

@@ -7,9 +7,8 @@ from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
 import structlog
-from nats.js import JetStreamContext
 
-from taskbus.eventlog import publish_event
+from taskbus.eventlog import EventLog
 from taskbus.events import TaskCheckpoint, TaskProgress
 from taskbus.tasks import TaskType
 
@@ -28,7 +27,7 @@ class TaskContext:
 
     def __init__(
         self,
-        js: JetStreamContext,
+        eventlog: EventLog,
         *,
         task_id: UUID,
         task_type: TaskType,
@@ -36,7 +35,7 @@ class TaskContext:
         resume: dict[str, Any] | None,
         interval_s: float,
     ) -> None:
-        self._js = js
+        self._log = eventlog
         self.task_id = task_id
         self.task_type = task_type
         self.attempt = attempt
@@ -57,8 +56,7 @@ class TaskContext:
         if moved <= 0 or (moved < _PROGRESS_STEP and now - self._reported_at < self._interval_s):
             return
         self._reported, self._reported_at = percent, now
-        await publish_event(
-            self._js,
+        await self._log.append(
             TaskProgress(
                 task_id=self.task_id,
                 task_type=self.task_type,
@@ -70,8 +68,7 @@ class TaskContext:
 
     async def checkpoint(self, data: dict[str, Any]) -> None:
         """Record how far this attempt got; a redelivery of it starts with ``resume`` = data."""
-        await publish_event(
-            self._js,
+        await self._log.append(
             TaskCheckpoint(
                 task_id=self.task_id, task_type=self.task_type, attempt=self.attempt, data=data
             ),

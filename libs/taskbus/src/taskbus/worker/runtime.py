@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from taskbus import subjects
 from taskbus.connections import connect_nats
-from taskbus.eventlog import ensure_stream, publish_event
+from taskbus.eventlog import EventLog, ensure_stream
 from taskbus.events import TaskFailed, TaskRetried, TaskSubmitted, decode_event
 from taskbus.tasks import TaskType
 from taskbus.worker.attempt import Attempt, Handler
@@ -39,7 +39,7 @@ def consumer_config(task_type: TaskType, settings: WorkerSettings) -> ConsumerCo
     """One durable pull consumer per type, shared by every replica of that type's worker."""
     return ConsumerConfig(
         durable_name=subjects.worker_consumer(task_type),
-        filter_subjects=subjects.work_subjects(task_type),
+        filter_subjects=settings.subjects.work(task_type),
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=settings.ack_wait_s,
@@ -57,6 +57,8 @@ class Worker:
         self._settings = settings
         self._nc = nc
         self._js: JetStreamContext = nc.jetstream()
+        self._subjects = settings.subjects
+        self._log = EventLog(self._js, self._subjects)
         self._running: dict[UUID, Attempt] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
@@ -66,13 +68,12 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         task_type = self._spec.task_type
         await ensure_stream(self._js, self._settings)
-        await self._js.add_consumer(subjects.STREAM, consumer_config(task_type, self._settings))
-        work = await self._js.pull_subscribe_bind(
-            subjects.worker_consumer(task_type), stream=subjects.STREAM
-        )
-        await self._nc.subscribe(subjects.cancel_subject(task_type), cb=self._on_cancel)
+        stream = self._subjects.stream
+        await self._js.add_consumer(stream, consumer_config(task_type, self._settings))
+        work = await self._js.pull_subscribe_bind(subjects.worker_consumer(task_type), stream)
+        await self._nc.subscribe(self._subjects.cancel(task_type), cb=self._on_cancel)
         await self._nc.subscribe(
-            subjects.max_deliveries_advisory(task_type),
+            self._subjects.max_deliveries_advisory(task_type),
             queue=subjects.worker_consumer(task_type),
             cb=self._on_max_deliveries,
         )
@@ -113,7 +114,7 @@ class Worker:
             await msg.term()
             return
         attempt = Attempt(
-            self._js,
+            self._log,
             msg,
             event,
             handler=self._spec.handler,
@@ -139,9 +140,7 @@ class Worker:
         """A message that kept killing or stalling workers ends its task FAILED, once."""
         advisory = json.loads(msg.data)
         seq, deliveries = int(advisory["stream_seq"]), int(advisory["deliveries"])
-        raw = await self._js.get_msg(subjects.STREAM, seq)
-        assert raw.data is not None
-        event = decode_event(raw.data)
+        event = await self._log.event_at(seq)
         if not isinstance(event, TaskSubmitted | TaskRetried):
             return
         failed = TaskFailed(
@@ -154,7 +153,7 @@ class Worker:
                 "died or stalled before finishing it"
             ),
         )
-        await publish_event(self._js, failed, msg_id=f"max-deliver:{seq}")
+        await self._log.append(failed, msg_id=f"max-deliver:{seq}")
         log.error("task failed after max deliveries", task_id=str(event.task_id), seq=seq)
 
     async def _shutdown(self) -> None:

@@ -1,0 +1,1 @@
+"""The Postgres read model: its schema, shared by the projector (writes) and the API (reads)."""

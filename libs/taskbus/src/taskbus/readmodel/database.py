@@ -1,0 +1,35 @@
+"""Postgres connections to the read model, which lives in its own schema."""
+
+import asyncio
+
+import asyncpg
+import structlog
+from asyncpg.pool import PoolConnectionProxy
+
+# A connection as functions receive it: direct, or borrowed from a pool.
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+log = structlog.get_logger(__name__)
+
+
+async def create_pool(
+    dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10
+) -> asyncpg.Pool:
+    """A pool whose connections see ``schema`` first; waits while Postgres is starting."""
+    delay = 0.2
+    for attempt in range(30):
+        try:
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                server_settings={"search_path": f"{schema}, public"},
+            )
+        except (OSError, asyncpg.CannotConnectNowError) as exc:
+            log.warning("postgres not ready", attempt=attempt, error=str(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        else:
+            assert pool is not None
+            return pool
+    raise ConnectionError("postgres did not accept connections in time")

@@ -1,0 +1,52 @@
+"""Composition root of the projector service."""
+
+import argparse
+import asyncio
+
+import structlog
+from taskbus.connections import connect_nats
+from taskbus.eventlog import ensure_stream
+from taskbus.lifecycle import install_stop_signals, run
+from taskbus.logs import configure_logging
+from taskbus.readmodel.database import create_pool
+from taskbus.readmodel.schema import migrate
+
+from taskbus_projector.leadership import leadership
+from taskbus_projector.projector import Projector
+from taskbus_projector.rebuild import rebuild
+from taskbus_projector.settings import ProjectorSettings
+
+log = structlog.get_logger(__name__)
+
+
+async def serve(settings: ProjectorSettings, *, rebuild_first: bool) -> None:
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    nc = await connect_nats(settings.nats_url, name="projector")
+    js = nc.jetstream()
+    pool = await create_pool(settings.database_url, settings.readmodel_schema, max_size=4)
+    try:
+        await ensure_stream(js, settings)
+        async with pool.acquire() as conn:
+            await migrate(conn, settings.readmodel_schema)
+        if rebuild_first:
+            await rebuild(js, pool, settings)
+        async with leadership(pool, settings.readmodel_schema):
+            await Projector(js, pool, settings, schema=settings.readmodel_schema).run(stop)
+    finally:
+        log.info("projector stopping")
+        await pool.close()
+        await nc.drain()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="taskbus-projector", description=__doc__)
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="replay the whole log into a fresh read model, switch over, then keep projecting",
+    )
+    args = parser.parse_args()
+    settings = ProjectorSettings()
+    configure_logging(settings.log_level, settings.log_format, service="projector")
+    run(lambda: serve(settings, rebuild_first=args.rebuild))

@@ -1,0 +1,150 @@
+"""The projector's I/O shell: fetch events in order, fold them in batches, commit, ack."""
+
+import asyncio
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+import structlog
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+from taskbus.eventlog import LoggedEvent
+from taskbus.events import decode_event
+from taskbus.readmodel.database import Connection
+from taskbus.subjects import PROJECTOR_CONSUMER, Subjects
+
+from taskbus_projector.fold import fold
+from taskbus_projector.settings import ProjectorSettings
+from taskbus_projector.state import TaskState
+from taskbus_projector.store import load_position, load_states, write_batch
+
+log = structlog.get_logger(__name__)
+
+
+def changes_channel(schema: str) -> str:
+    """The NOTIFY channel on which the projector announces each committed position."""
+    return f"{schema}_changes"
+
+
+@dataclass
+class Progress:
+    """Where the projector stands; read by health and metrics."""
+
+    position: int = 0
+    events_folded: int = 0
+
+
+class Projector:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        pool: asyncpg.Pool,
+        settings: ProjectorSettings,
+        *,
+        schema: str,
+        projection: str = "tasks",
+    ) -> None:
+        self._js = js
+        self._pool = pool
+        self._settings = settings
+        self._subjects: Subjects = settings.subjects
+        self._schema = schema
+        self._projection = projection
+        self.progress = Progress()
+
+    async def run(self, stop: asyncio.Event, *, until_caught_up: bool = False) -> None:
+        """Fold until ``stop`` is set (or, with ``until_caught_up``, until the log's end)."""
+        async with self._pool.acquire() as conn:
+            self.progress.position = await load_position(conn, self._projection)
+        sub = await self._subscribe(self.progress.position)
+        log.info("projector following the log", position=self.progress.position)
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(
+                    self._settings.batch_size, timeout=self._settings.fetch_timeout_s
+                )
+            except (TimeoutError, NatsTimeoutError):
+                if until_caught_up:
+                    return
+                continue
+            await self._project(msgs)
+
+    async def _subscribe(self, position: int) -> JetStreamContext.PullSubscription:
+        """Bind to the durable consumer, recreating it if it is ahead of our position.
+
+        The position in Postgres is the truth: a consumer that acked past it (the read model
+        was dropped or rebuilt) would skip events, so it starts over after the position.
+        """
+        stream = self._subjects.stream
+        durable = f"{PROJECTOR_CONSUMER}-{self._schema}"
+        try:
+            info = await self._js.consumer_info(stream, durable)
+        except NotFoundError:
+            info = None
+        if info is not None and info.ack_floor is not None and info.ack_floor.stream_seq > position:
+            log.warning("consumer ahead of read model; recreating", consumer=durable)
+            await self._js.delete_consumer(stream, durable)
+            info = None
+        if info is None:
+            await self._js.add_consumer(
+                stream,
+                ConsumerConfig(
+                    durable_name=durable,
+                    filter_subject=self._subjects.all_events,
+                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                    opt_start_seq=position + 1,
+                    ack_policy=AckPolicy.ALL,
+                    ack_wait=self._settings.ack_wait_s,
+                    max_ack_pending=self._settings.batch_size * 4,
+                ),
+            )
+        return await self._js.pull_subscribe_bind(durable, stream)
+
+    async def _project(self, msgs: list[Msg]) -> None:
+        fresh = [m for m in msgs if m.metadata.sequence.stream > self.progress.position]
+        if fresh:
+            events = self._decode(fresh)
+            position = fresh[-1].metadata.sequence.stream
+            async with self._pool.acquire() as conn, conn.transaction():
+                states = await self._fold(conn, events)
+                await write_batch(
+                    conn,
+                    projection=self._projection,
+                    states=states,
+                    events=events,
+                    position=position,
+                    channel=changes_channel(self._schema),
+                )
+            self.progress.position = position
+            self.progress.events_folded += len(events)
+        # AckPolicy.ALL: acking the last message acks the whole batch.
+        await msgs[-1].ack()
+
+    @staticmethod
+    def _decode(msgs: list[Msg]) -> list[LoggedEvent]:
+        events: list[LoggedEvent] = []
+        for msg in msgs:
+            seq = msg.metadata.sequence.stream
+            try:
+                events.append(LoggedEvent(seq, decode_event(msg.data)))
+            except ValidationError as exc:
+                # Kept out of the read model but never blocks the log behind it.
+                log.error("skipping undecodable event", seq=seq, error=str(exc))
+        return events
+
+    async def _fold(self, conn: Connection, events: list[LoggedEvent]) -> list[TaskState]:
+        states: dict[UUID, TaskState | None] = dict(
+            await load_states(conn, {e.event.task_id for e in events})
+        )
+        changed: dict[UUID, TaskState] = {}
+        for logged in events:
+            task_id = logged.event.task_id
+            before = states.get(task_id)
+            after = fold(before, logged.event, logged.seq)
+            if after is not None and after is not before:
+                states[task_id] = changed[task_id] = after
+        return list(changed.values())

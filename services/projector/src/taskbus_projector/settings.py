@@ -1,0 +1,15 @@
+"""Projector settings (prefix ``PROJECTOR_``), on top of the shared ones."""
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+from taskbus.settings import CommonSettings
+
+
+class ProjectorSettings(CommonSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PROJECTOR_", extra="ignore", populate_by_name=True
+    )
+
+    batch_size: int = Field(2000, ge=1, le=50_000)
+    fetch_timeout_s: float = Field(1.0, gt=0)
+    ack_wait_s: float = Field(60.0, ge=5)

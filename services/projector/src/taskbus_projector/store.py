@@ -1,0 +1,143 @@
+"""The projector's writes: one batch of folded events, set-based, in one transaction.
+
+Each statement takes whole columns as arrays (``unnest``), so a batch costs a handful of
+round trips whatever its size; the position is written in the same transaction.
+"""
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from taskbus.eventlog import LoggedEvent
+from taskbus.readmodel.database import Connection
+from taskbus.tasks import TaskStatus, TaskType
+
+from taskbus_projector.state import TaskState
+
+_COLUMNS = (
+    "id, task_type, name, status, progress, progress_message, parameters, result, error,"
+    " attempts, max_attempts, timeout_s, created_at, started_at, completed_at, updated_at,"
+    " created_seq, last_seq"
+)
+_MUTABLE = (
+    "status", "progress", "progress_message", "result", "error", "attempts",
+    "started_at", "completed_at", "updated_at", "last_seq",
+)  # fmt: skip
+
+UPSERT_TASKS = f"""
+INSERT INTO tasks ({_COLUMNS})
+SELECT id, task_type, name, status, progress, progress_message, parameters::jsonb,
+       result::jsonb, error, attempts, max_attempts, timeout_s, created_at, started_at,
+       completed_at, updated_at, created_seq, last_seq
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::real[], $6::text[],
+            $7::text[], $8::text[], $9::text[], $10::int[], $11::int[], $12::float8[],
+            $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[],
+            $17::bigint[], $18::bigint[])
+     AS u({_COLUMNS})
+ON CONFLICT (id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in _MUTABLE)}
+WHERE tasks.last_seq < EXCLUDED.last_seq
+"""
+
+INSERT_EVENTS = """
+INSERT INTO task_events (seq, task_id, type, time, data)
+SELECT seq, task_id, type, time, data::jsonb
+FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[])
+     AS u(seq, task_id, type, time, data)
+ON CONFLICT (seq) DO NOTHING
+"""
+
+SAVE_POSITION = """
+INSERT INTO projection_position (projection, seq) VALUES ($1, $2)
+ON CONFLICT (projection) DO UPDATE SET seq = EXCLUDED.seq
+"""
+
+_EVENT_ENVELOPE = {"type", "task_id", "time"}
+
+
+async def load_position(conn: Connection, projection: str) -> int:
+    seq = await conn.fetchval(
+        "SELECT seq FROM projection_position WHERE projection = $1", projection
+    )
+    return int(seq or 0)
+
+
+async def load_states(conn: Connection, ids: Iterable[UUID]) -> dict[UUID, TaskState]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM tasks WHERE id = ANY($1::uuid[])", list(ids))
+    return {row["id"]: _state_from_row(row) for row in rows}
+
+
+async def write_batch(
+    conn: Connection,
+    *,
+    projection: str,
+    states: Sequence[TaskState],
+    events: Sequence[LoggedEvent],
+    position: int,
+    channel: str,
+) -> None:
+    """Write folded states, the events' history rows and the new position, then notify."""
+    if states:
+        await conn.execute(UPSERT_TASKS, *_state_columns(states))
+    if events:
+        await conn.execute(INSERT_EVENTS, *_event_columns(events))
+    await conn.execute(SAVE_POSITION, projection, position)
+    # Delivered on commit, so listeners only ever see positions that are visible.
+    await conn.execute("SELECT pg_notify($1, $2)", channel, str(position))
+
+
+def _state_columns(states: Sequence[TaskState]) -> list[list[Any]]:
+    return [
+        [s.id for s in states],
+        [s.task_type.value for s in states],
+        [s.name for s in states],
+        [s.status.value for s in states],
+        [s.progress for s in states],
+        [s.progress_message for s in states],
+        [json.dumps(s.parameters) for s in states],
+        [None if s.result is None else json.dumps(s.result) for s in states],
+        [s.error for s in states],
+        [s.attempts for s in states],
+        [s.max_attempts for s in states],
+        [s.timeout_s for s in states],
+        [s.created_at for s in states],
+        [s.started_at for s in states],
+        [s.completed_at for s in states],
+        [s.updated_at for s in states],
+        [s.created_seq for s in states],
+        [s.last_seq for s in states],
+    ]
+
+
+def _event_columns(events: Sequence[LoggedEvent]) -> list[list[Any]]:
+    return [
+        [e.seq for e in events],
+        [e.event.task_id for e in events],
+        [e.event.type for e in events],
+        [e.event.time for e in events],
+        [e.event.model_dump_json(exclude=_EVENT_ENVELOPE) for e in events],
+    ]
+
+
+def _state_from_row(row: asyncpg.Record) -> TaskState:
+    return TaskState(
+        id=row["id"],
+        task_type=TaskType(row["task_type"]),
+        name=row["name"],
+        status=TaskStatus(row["status"]),
+        progress=row["progress"],
+        progress_message=row["progress_message"],
+        parameters=json.loads(row["parameters"]),
+        result=None if row["result"] is None else json.loads(row["result"]),
+        error=row["error"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        timeout_s=row["timeout_s"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        updated_at=row["updated_at"],
+        created_seq=row["created_seq"],
+        last_seq=row["last_seq"],
+    )
