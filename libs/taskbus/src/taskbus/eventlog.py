@@ -5,7 +5,7 @@ from uuid import UUID
 
 import structlog
 from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import PubAck, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from taskbus.events import TaskEvent, decode_event, encode_event
@@ -57,17 +57,18 @@ class EventLog:
         self.js = js
         self.subjects = subjects
 
-    async def append(self, event: TaskEvent, *, msg_id: str | None = None) -> int:
-        """Append ``event`` and return its sequence once JetStream has stored it.
+    async def append(self, event: TaskEvent, *, msg_id: str | None = None) -> PubAck:
+        """Append ``event``; returns once JetStream has stored it, with its sequence.
 
-        ``msg_id`` makes the append idempotent within the stream's duplicate window.
+        ``msg_id`` makes the append idempotent within the stream's duplicate window: a
+        repeat is not stored again and its ack says ``duplicate`` with the first sequence.
         """
         headers = {"Nats-Msg-Id": msg_id} if msg_id else None
         subject = self.subjects.event(event.type, event.task_type, event.task_id)
         ack = await self.js.publish(
             subject, encode_event(event), stream=self.subjects.stream, headers=headers
         )
-        return ack.seq
+        return ack
 
     async def last_seq_on(self, subject: str) -> int | None:
         """The sequence of the last event stored on ``subject``, or None when there is none."""

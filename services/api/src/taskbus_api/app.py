@@ -1,0 +1,82 @@
+"""The FastAPI application: lifespan resources, routes, errors, hardening and the web UI."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from taskbus.connections import connect_nats
+from taskbus.eventlog import EventLog, ensure_stream
+from taskbus.readmodel.database import create_pool
+from taskbus.readmodel.schema import migrate
+
+from taskbus_api.deps import Resources
+from taskbus_api.errors import install_error_handlers
+from taskbus_api.feed import ChangeFeed
+from taskbus_api.routes import health, stream, tasks
+from taskbus_api.security import ApiKeyRequired, SecurityHeaders
+from taskbus_api.settings import ApiSettings
+
+log = structlog.get_logger(__name__)
+
+
+def changes_channel(schema: str) -> str:
+    # The projector announces committed positions here (taskbus_projector.projector).
+    return f"{schema}_changes"
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: ApiSettings = app.state.settings
+    nc = await connect_nats(settings.nats_url, name="api")
+    pool = await create_pool(settings.database_url, settings.readmodel_schema, max_size=20)
+    try:
+        js = nc.jetstream()
+        await ensure_stream(js, settings)
+        async with pool.acquire() as conn:
+            await migrate(conn, settings.readmodel_schema)
+        feed = ChangeFeed(pool, changes_channel(settings.readmodel_schema))
+        await feed.start()
+        app.state.resources = Resources(
+            settings=settings, nc=nc, pool=pool, eventlog=EventLog(js, settings.subjects), feed=feed
+        )
+        log.info("api ready", port=settings.port)
+        try:
+            yield
+        finally:
+            await feed.stop()
+    finally:
+        await pool.close()
+        await nc.drain()
+
+
+def create_app(settings: ApiSettings) -> FastAPI:
+    app = FastAPI(
+        title="taskbus",
+        version="0.1.0",
+        summary="Background tasks as an event log: submit, watch, cancel, retry.",
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
+    if settings.api_key:
+        app.add_middleware(ApiKeyRequired, api_key=settings.api_key)
+    for module in (tasks, stream, health):
+        app.include_router(module.router)
+    _serve_web(app, settings)
+    return app
+
+
+def _serve_web(app: FastAPI, settings: ApiSettings) -> None:
+    index = settings.web_dir / "index.html"
+    if not index.is_file():
+        log.warning("no web UI to serve", web_dir=str(settings.web_dir))
+        return
+    app.mount("/static", StaticFiles(directory=settings.web_dir), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def web_index() -> FileResponse:
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})

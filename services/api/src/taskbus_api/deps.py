@@ -1,0 +1,39 @@
+"""Request dependencies, as ``Annotated`` aliases the routes declare."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+from nats.aio.client import Client as NATS
+from taskbus.eventlog import EventLog
+from taskbus.readmodel.database import Connection
+
+from taskbus_api.feed import ChangeFeed
+from taskbus_api.settings import ApiSettings
+
+
+@dataclass
+class Resources:
+    """What the lifespan opened, shared by every request of this process."""
+
+    settings: ApiSettings
+    nc: NATS
+    pool: asyncpg.Pool
+    eventlog: EventLog
+    feed: ChangeFeed
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+async def get_connection(request: Request) -> AsyncIterator[Connection]:
+    async with get_resources(request).pool.acquire() as conn:
+        yield conn
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+ConnectionDep = Annotated[Connection, Depends(get_connection)]

@@ -1,0 +1,159 @@
+"""The change feed: Postgres NOTIFY from the projector, fanned out to SSE clients.
+
+One listener connection per API process. Each notification carries the projector's
+committed position; the feed reads the rows changed since what it last broadcast and
+hands them to every subscriber, so each SSE client costs no query of its own.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+import structlog
+from asyncpg.pool import PoolConnectionProxy
+from taskbus.readmodel.database import Connection
+
+from taskbus_api.queries import TaskFilter, changed_since, projected_position
+from taskbus_api.schemas import Task
+
+log = structlog.get_logger(__name__)
+
+_SUBSCRIBER_BACKLOG = 256
+# Notifications can be missed (listener reconnects); a poll this often covers the gap.
+_POLL_S = 5.0
+_END = "end"
+_SLOW = "slow"
+
+
+class SlowSubscriber(Exception):
+    """A subscriber fell too far behind; it must reconnect and resume by sequence."""
+
+
+class Subscription:
+    def __init__(self, feed: "ChangeFeed") -> None:
+        self._feed = feed
+        self._queue: asyncio.Queue[list[Task] | str] = asyncio.Queue(_SUBSCRIBER_BACKLOG)
+
+    def offer(self, batch: list[Task]) -> None:
+        try:
+            self._queue.put_nowait(batch)
+        except asyncio.QueueFull:
+            self._close(_SLOW)
+
+    def end(self) -> None:
+        """The server is shutting down: finish the stream cleanly."""
+        self._close(_END)
+
+    def _close(self, reason: str) -> None:
+        self._feed.unsubscribe(self)
+        with contextlib.suppress(asyncio.QueueEmpty):
+            if self._queue.full():
+                self._queue.get_nowait()
+        self._queue.put_nowait(reason)
+
+    async def batches(self) -> AsyncIterator[list[Task]]:
+        """The changed tasks, batch by batch, until the feed ends the subscription."""
+        while True:
+            batch = await self._queue.get()
+            if batch == _SLOW:
+                raise SlowSubscriber
+            if isinstance(batch, str):
+                return
+            yield batch
+
+
+class ChangeFeed:
+    def __init__(self, pool: asyncpg.Pool, channel: str) -> None:
+        self._pool = pool
+        self._channel = channel
+        self._subscribers: set[Subscription] = set()
+        self._wakeup = asyncio.Event()
+        self._advanced = asyncio.Condition()
+        self._listener: PoolConnectionProxy[asyncpg.Record] | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self.position = 0
+        """The projector's committed position, as last announced."""
+        self.sent_seq = 0
+        """The last change broadcast to subscribers."""
+
+    async def start(self) -> None:
+        await self._listen()
+        assert self._listener is not None
+        self.position = self.sent_seq = await projected_position(self._listener)
+        self._pump = asyncio.create_task(self._run())
+
+    async def _listen(self) -> None:
+        if self._listener is not None:
+            await self._pool.release(self._listener)
+        self._listener = await self._pool.acquire()
+        await self._listener.add_listener(self._channel, self._on_notify)
+
+    async def stop(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        if self._listener is not None:
+            with contextlib.suppress(asyncpg.InterfaceError):
+                await self._listener.remove_listener(self._channel, self._on_notify)
+            await self._pool.release(self._listener)
+        for sub in list(self._subscribers):
+            sub.end()
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription(self)
+        self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subscribers.discard(sub)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    async def wait_for(self, seq: int, within_s: float) -> bool:
+        """Wait until the read model includes log position ``seq``; False if not ``within_s``."""
+        async with self._advanced:
+            try:
+                async with asyncio.timeout(within_s):
+                    await self._advanced.wait_for(lambda: self.position >= seq)
+            except TimeoutError:
+                return False
+        return True
+
+    def _on_notify(self, _conn: Connection, _pid: int, _channel: str, payload: object) -> None:
+        self.position = max(self.position, int(str(payload)))
+        self._wakeup.set()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), _POLL_S)
+            self._wakeup.clear()
+            try:
+                await self._catch_up()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("change feed read failed; retrying", error=str(exc))
+                await asyncio.sleep(1)
+                self._wakeup.set()
+            async with self._advanced:
+                self._advanced.notify_all()
+
+    async def _catch_up(self) -> None:
+        if self._listener is None or self._listener.is_closed():
+            await self._listen()
+        async with self._pool.acquire() as conn:
+            self.position = max(self.position, await projected_position(conn))
+        await self._broadcast_changes()
+
+    async def _broadcast_changes(self) -> None:
+        async with self._pool.acquire() as conn:
+            while True:
+                batch = await changed_since(conn, self.sent_seq, TaskFilter())
+                if not batch:
+                    return
+                self.sent_seq = batch[-1].seq
+                for sub in list(self._subscribers):
+                    sub.offer(batch)

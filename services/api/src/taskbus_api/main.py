@@ -1,0 +1,23 @@
+"""Composition root of the API service: settings, logging, uvicorn."""
+
+import uvicorn
+from taskbus.logs import configure_logging
+
+from taskbus_api.app import create_app
+from taskbus_api.settings import ApiSettings
+
+
+def main() -> None:
+    settings = ApiSettings()
+    configure_logging(settings.log_level, settings.log_format, service="api")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        proxy_headers=True,
+    )

@@ -1,0 +1,64 @@
+"""The API's request and response bodies (DESIGN §4)."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+from taskbus.tasks import TaskStatus, TaskType
+
+
+class SubmitRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_type: TaskType
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = Field(None, max_length=200)
+    max_attempts: int | None = Field(None, ge=1, le=100)
+    timeout_s: float | None = Field(None, gt=0, le=7 * 24 * 3600)
+
+
+class Task(BaseModel):
+    id: UUID
+    task_type: TaskType
+    name: str | None
+    status: TaskStatus
+    progress: float
+    progress_message: str | None
+    parameters: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    max_attempts: int
+    timeout_s: float | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+    seq: int = Field(description="Log sequence of the task's last change (the SSE event id).")
+
+
+class TaskPage(BaseModel):
+    items: list[Task]
+    next_cursor: str | None
+
+
+class TaskEventOut(BaseModel):
+    seq: int
+    type: str
+    time: datetime
+    data: dict[str, Any]
+
+
+class TaskEventList(BaseModel):
+    items: list[TaskEventOut]
+
+
+class Health(BaseModel):
+    status: str
+    nats: bool
+    postgres: bool
+    stream: bool
+    projector_position: int | None
+    log_position: int | None
+    projector_lag: int | None

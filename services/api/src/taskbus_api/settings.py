@@ -1,0 +1,22 @@
+"""API settings (prefix ``API_`` for its own knobs; shared names unprefixed)."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+from taskbus.settings import CommonSettings
+
+# services/api/src/taskbus_api/settings.py -> the repository root holds web/.
+_REPO_WEB_DIR = Path(__file__).resolve().parents[4] / "web"
+
+
+class ApiSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="API_", extra="ignore", populate_by_name=True)
+
+    host: str = Field("127.0.0.1", validation_alias="HOST")
+    port: int = Field(8000, ge=1, le=65535, validation_alias="PORT")
+    api_key: str | None = Field(None, validation_alias="API_KEY")
+    web_dir: Path = Field(_REPO_WEB_DIR, validation_alias="WEB_DIR")
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    sse_ping_s: float = Field(15.0, gt=0)
+    max_wait_s: float = Field(30.0, ge=0)

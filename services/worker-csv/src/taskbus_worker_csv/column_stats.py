@@ -1,0 +1,164 @@
+"""Per-column statistics accumulated batch by batch, so memory does not grow with the input.
+
+Numeric columns merge each batch's count, mean and sum of squared deviations with Chan et al.'s
+parallel update, which stays accurate over millions of rows where a running sum of squares would
+not. ``std`` is the sample standard deviation (n - 1), as pandas, polars and ``statistics.stdev``
+report it. Text columns count values exactly up to ``distinct_limit`` different values; past that,
+new values are no longer tracked, ``distinct`` becomes a lower bound and ``distinct_exact`` says so.
+Float ``NaN`` cells count as nulls.
+"""
+
+import math
+from collections import Counter
+from typing import Literal, cast
+
+import polars as pl
+from pydantic import BaseModel
+
+Number = int | float
+
+
+class NumericSummary(BaseModel):
+    kind: Literal["numeric"] = "numeric"
+    count: int
+    nulls: int
+    sum: Number | None
+    mean: float | None
+    min: Number | None
+    max: Number | None
+    std: float | None
+
+
+class TopValue(BaseModel):
+    value: str
+    count: int
+
+
+class TextSummary(BaseModel):
+    kind: Literal["text"] = "text"
+    count: int
+    nulls: int
+    distinct: int
+    distinct_exact: bool
+    top: list[TopValue]
+
+
+class CsvResult(BaseModel):
+    rows: int
+    columns: dict[str, NumericSummary | TextSummary]
+
+
+def _finite(value: Number | None) -> Number | None:
+    """JSON has no NaN or infinity: an overflowing column reports null instead."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class _NumericColumn:
+    def __init__(self, *, integral: bool) -> None:
+        self._integral = integral
+        self._count = 0
+        self._nulls = 0
+        self._sum: Number = 0
+        self._mean = 0.0
+        self._m2 = 0.0
+        self._min: Number | None = None
+        self._max: Number | None = None
+
+    def add(self, column: pl.Series) -> None:
+        if column.dtype.is_float():
+            column = column.fill_nan(None)
+        self._nulls += column.null_count()
+        values = column.drop_nulls()
+        n = len(values)
+        if n == 0:
+            return
+        floats = values.cast(pl.Float64)
+        batch_mean = cast(float, floats.mean())
+        batch_m2 = float(((floats - batch_mean) ** 2).sum())
+        # Integers are summed exactly: Int128 cannot overflow on any CSV that fits on a disk.
+        self._sum += int(values.cast(pl.Int128).sum()) if self._integral else float(floats.sum())
+        low, high = cast(Number, values.min()), cast(Number, values.max())
+        self._min = low if self._min is None else min(self._min, low)
+        self._max = high if self._max is None else max(self._max, high)
+        total = self._count + n
+        delta = batch_mean - self._mean
+        self._mean += delta * n / total
+        self._m2 += batch_m2 + delta * delta * self._count * n / total
+        self._count = total
+
+    def summary(self) -> NumericSummary:
+        empty = self._count == 0
+        return NumericSummary(
+            count=self._count,
+            nulls=self._nulls,
+            sum=None if empty else _finite(self._sum),
+            mean=None if empty else _finite(self._mean),
+            min=_finite(self._min),
+            max=_finite(self._max),
+            std=math.sqrt(self._m2 / (self._count - 1)) if self._count > 1 else None,
+        )
+
+
+class _TextColumn:
+    def __init__(self, *, distinct_limit: int, top: int) -> None:
+        self._distinct_limit = distinct_limit
+        self._top = top
+        self._count = 0
+        self._nulls = 0
+        self._values: Counter[str] = Counter()
+        self._exact = True
+
+    def add(self, column: pl.Series) -> None:
+        if column.dtype != pl.String:
+            column = column.cast(pl.String)
+        nulls = column.null_count()
+        self._nulls += nulls
+        self._count += len(column) - nulls
+        for value, n in column.drop_nulls().value_counts().iter_rows():
+            if value in self._values or len(self._values) < self._distinct_limit:
+                self._values[value] += n
+            else:
+                self._exact = False
+
+    def summary(self) -> TextSummary:
+        # Ties broken by value so the same input always reports the same "top".
+        ranked = sorted(self._values.items(), key=lambda item: (-item[1], item[0]))
+        return TextSummary(
+            count=self._count,
+            nulls=self._nulls,
+            distinct=len(self._values),
+            distinct_exact=self._exact,
+            top=[TopValue(value=value, count=n) for value, n in ranked[: self._top]],
+        )
+
+
+class TableStats:
+    """Statistics of a table seen as a sequence of batches sharing one schema."""
+
+    def __init__(self, *, distinct_limit: int = 100_000, top: int = 5) -> None:
+        self.rows = 0
+        self._distinct_limit = distinct_limit
+        self._top = top
+        self._columns: dict[str, _NumericColumn | _TextColumn] = {}
+
+    def add(self, batch: pl.DataFrame) -> None:
+        """Fold one batch in; a column's kind is fixed by its type in the first batch."""
+        self.rows += batch.height
+        for column in batch.get_columns():
+            accumulator = self._columns.get(column.name)
+            if accumulator is None:
+                accumulator = self._columns[column.name] = self._accumulator_for(column.dtype)
+            accumulator.add(column)
+
+    def _accumulator_for(self, dtype: pl.DataType) -> _NumericColumn | _TextColumn:
+        if dtype.is_numeric():
+            return _NumericColumn(integral=dtype.is_integer())
+        return _TextColumn(distinct_limit=self._distinct_limit, top=self._top)
+
+    def result(self) -> CsvResult:
+        return CsvResult(
+            rows=self.rows,
+            columns={name: column.summary() for name, column in self._columns.items()},
+        )

@@ -1,0 +1,154 @@
+"""The ``email_sending`` task: one message per recipient over one SMTP session, resumable.
+
+Every recipient's outcome is checkpointed before the next one is tried, so a worker that dies
+mid-batch resumes after the last recorded recipient instead of mailing anyone twice (the
+deterministic Message-ID lets a receiver spot the one message that may have gone out between a
+send and its checkpoint).
+"""
+
+import asyncio
+from collections.abc import Sequence
+from email.message import EmailMessage
+from typing import Any, Literal, Protocol
+from uuid import UUID
+
+from pydantic import BaseModel
+from taskbus.errors import Fail, Retry
+from taskbus.parameters import EmailParameters, Recipient
+from taskbus.worker import TaskContext
+
+from taskbus_worker_email.message import compose, message_id
+from taskbus_worker_email.settings import EmailWorkerSettings
+from taskbus_worker_email.smtp import Deferred, Mailer, Misconfigured, Rejected
+
+RETRY_DELAYS_S = (0.5, 2.0, 5.0)
+"""Pauses before each new try of a temporarily refused message, within one attempt."""
+
+
+class RecipientResult(BaseModel):
+    to: str
+    message_id: str
+    status: Literal["sent", "failed"]
+    error: str | None = None
+
+
+class EmailResult(BaseModel):
+    sent: int
+    failed: int
+    recipients: list[RecipientResult]
+
+
+class Journal(BaseModel):
+    """How far a batch got: the checkpoint data, compact because it is logged per recipient.
+
+    Recipients before ``next`` were handled; those listed under an error failed, the rest were
+    sent.
+    """
+
+    next: int = 0
+    failed: dict[str, list[int]] = {}
+
+    def record(self, index: int, error: str | None) -> None:
+        if error is not None:
+            self.failed.setdefault(error, []).append(index)
+        self.next = index + 1
+
+
+class TaskHooks(Protocol):
+    """What a batch needs of its attempt; ``TaskContext`` provides it."""
+
+    resume: dict[str, Any] | None
+
+    async def progress(self, percent: float, message: str | None = None) -> None: ...
+
+    async def checkpoint(self, data: dict[str, Any]) -> None: ...
+
+
+async def _try_send(mailer: Mailer, message: EmailMessage, to: str) -> str | None:
+    """None once sent; the server's reason when it refused the message for good."""
+    try:
+        await mailer.send(message, to)
+    except Rejected as exc:
+        return str(exc)
+    return None
+
+
+async def _deliver(
+    mailer: Mailer, message: EmailMessage, to: str, retry_delays: Sequence[float]
+) -> str | None:
+    """Like ``_try_send``, trying again after each passing failure, then giving up."""
+    for delay in retry_delays:
+        try:
+            return await _try_send(mailer, message, to)
+        except Deferred:
+            await asyncio.sleep(delay)
+    tries = len(retry_delays) + 1
+    try:
+        return await _try_send(mailer, message, to)
+    except Deferred as exc:
+        if exc.unreachable:
+            raise Retry(f"SMTP server unavailable after {tries} tries: {exc}") from exc
+        return f"temporarily refused {tries} times: {exc}"
+
+
+def _result(task_id: UUID, recipients: list[Recipient], journal: Journal) -> EmailResult:
+    errors = {index: error for error, indices in journal.failed.items() for index in indices}
+    rows = [
+        RecipientResult(
+            to=recipient.email,
+            message_id=message_id(task_id, recipient.email),
+            status="failed" if index in errors else "sent",
+            error=errors.get(index),
+        )
+        for index, recipient in enumerate(recipients)
+    ]
+    return EmailResult(sent=len(rows) - len(errors), failed=len(errors), recipients=rows)
+
+
+async def send_batch(
+    task_id: UUID,
+    params: EmailParameters,
+    mailer: Mailer,
+    *,
+    sender: str,
+    hooks: TaskHooks,
+    retry_delays: Sequence[float] = RETRY_DELAYS_S,
+) -> EmailResult:
+    """Mail every recipient not yet handled according to ``hooks.resume``.
+
+    A recipient the server refuses for good is reported failed and the batch goes on; a server
+    that stays unreachable raises ``Retry``.
+    """
+    recipients = params.recipient_list()
+    journal = Journal.model_validate(hooks.resume or {})
+    first, total = journal.next, len(recipients)
+    for index in range(first, total):
+        if index > first and params.delay_per_email:
+            await asyncio.sleep(params.delay_per_email)
+        recipient = recipients[index]
+        message = compose(
+            task_id=task_id,
+            recipient=recipient,
+            subject=params.subject,
+            body=params.body,
+            sender=sender,
+        )
+        journal.record(index, await _deliver(mailer, message, recipient.email, retry_delays))
+        await hooks.checkpoint(journal.model_dump())
+        await hooks.progress(100 * (index + 1) / total, f"{index + 1}/{total} emails")
+    return _result(task_id, recipients, journal)
+
+
+async def handle(
+    ctx: TaskContext, params: EmailParameters, *, settings: EmailWorkerSettings
+) -> EmailResult:
+    """Send the task's batch through the SMTP server of ``settings``."""
+    try:
+        async with Mailer(settings) as mailer:
+            result = await send_batch(
+                ctx.task_id, params, mailer, sender=settings.smtp_from, hooks=ctx
+            )
+    except Misconfigured as exc:
+        raise Fail(str(exc)) from exc
+    ctx.log.info("emails sent", sent=result.sent, failed=result.failed)
+    return result

@@ -1,0 +1,83 @@
+// The event timeline of a task: every event of its log, in order, with its time and data.
+// Events only ever get appended, so a refresh appends the new ones and leaves the rest (and
+// any <details> a reader opened) alone.
+
+import { h } from "./dom.js";
+import { clockTime, formatDuration, formatPercent, parseTime } from "./format.js";
+import { valueNode } from "./values.js";
+
+const TITLES = {
+  TaskSubmitted: "Submitted",
+  TaskStarted: "Started",
+  TaskProgress: "Progress",
+  TaskCheckpoint: "Checkpoint",
+  TaskSucceeded: "Succeeded",
+  TaskFailed: "Failed",
+  TaskCancelled: "Cancelled",
+  TaskRetried: "Retried",
+};
+
+// Already shown by the entry itself or by the page header.
+const HIDDEN_KEYS = new Set(["type", "time", "task_id", "task_type"]);
+
+function title(event) {
+  const base = TITLES[event.type] ?? event.type;
+  if (event.type === "TaskProgress" && event.data) return `${base} ${formatPercent(event.data.progress)}`;
+  return base;
+}
+
+function dataList(data) {
+  const entries = Object.entries(data ?? {}).filter(([key]) => !HIDDEN_KEYS.has(key));
+  if (entries.length === 0) return null;
+  return h(
+    "dl",
+    { class: "event-data" },
+    entries.map(([key, value]) => h("div", { class: "kv-row" }, h("dt", {}, key), h("dd", {}, valueNode(key, value)))),
+  );
+}
+
+function entry(event, origin) {
+  const at = parseTime(event.time);
+  const offset = origin !== null && at !== null ? `+${formatDuration(at - origin)}` : "";
+  return h(
+    "li",
+    { class: "event", dataset: { eventType: event.type, seq: event.seq, testid: "timeline-item" } },
+    h("span", { class: "event-marker", "aria-hidden": "true" }),
+    h(
+      "div",
+      { class: "event-body" },
+      h(
+        "div",
+        { class: "event-head" },
+        h("strong", { class: "event-title" }, title(event)),
+        h("time", { class: "event-time", datetime: event.time }, clockTime(event.time)),
+        offset && h("span", { class: "event-offset muted" }, offset),
+        h("span", { class: "event-seq muted", title: "Position in the event log" }, `#${event.seq}`),
+      ),
+      dataList(event.data),
+    ),
+  );
+}
+
+/** Show events (ordered by seq) in list, appending what is not there yet. */
+export function renderTimeline(list, taskId, events) {
+  if (list.dataset.taskId !== taskId) {
+    list.replaceChildren();
+    list.dataset.taskId = taskId;
+    list.dataset.lastSeq = "-1";
+  }
+  const origin = events.length ? parseTime(events[0].time) : null;
+  const lastSeq = Number(list.dataset.lastSeq);
+  const fresh = events.filter((event) => Number(event.seq) > lastSeq);
+  if (fresh.length === 0) return;
+  list.append(...fresh.map((event) => entry(event, origin)));
+  list.dataset.lastSeq = String(fresh[fresh.length - 1].seq);
+}
+
+/** The last TaskFailed event, which says on which attempt and why the task failed. */
+export function lastFailure(events) {
+  for (let i = events.length - 1; i >= 0; i -= 1) {
+    if (events[i].type === "TaskFailed") return events[i];
+  }
+  return null;
+}
