@@ -51,7 +51,11 @@ async function request(method, path, { body, headers = {}, signal } = {}) {
   const payload = await readJson(response);
   if (!response.ok) {
     const detail = payload && typeof payload === "object" ? payload.detail : null;
-    throw new ApiError(response.status, detail, describe(response.status, detail, `${method} ${path} failed`));
+    throw new ApiError(
+      response.status,
+      detail,
+      describe(response.status, detail, `${method} ${path} failed`),
+    );
   }
   return payload;
 }

@@ -9,10 +9,10 @@ const HEIGHT = 180;
 const MARGIN = { top: 10, right: 8, bottom: 24, left: 40 };
 const LABEL_EVERY = 15;
 
-/** The smallest of 1, 2, 5 × 10^k at or above value. */
+/** A round ceiling for the axis whose half is a whole number too, as the grid labels it. */
 function niceCeiling(value) {
   const power = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 5, 10]) {
+  for (const step of [1, 2, 4, 6, 8, 10]) {
     if (step * power >= value) return step * power;
   }
   return 10 * power;
@@ -67,7 +67,12 @@ function labels(points, slot) {
     .map(({ point, index }) =>
       s(
         "text",
-        { class: "chart-label", x: MARGIN.left + index * slot + slot / 2, y: HEIGHT - 6, "text-anchor": "middle" },
+        {
+          class: "chart-label",
+          x: MARGIN.left + index * slot + slot / 2,
+          y: HEIGHT - 6,
+          "text-anchor": "middle",
+        },
         index === points.length - 1 ? "now" : minuteTime(point.minute),
       ),
     );

@@ -3,20 +3,23 @@
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
+function applyProp(el, key, value) {
+  if (key === "class") {
+    el.setAttribute("class", value);
+  } else if (key === "dataset") {
+    for (const [name, item] of Object.entries(value)) {
+      if (item !== undefined && item !== null) el.dataset[name] = String(item);
+    }
+  } else if (key.startsWith("on") && typeof value === "function") {
+    el.addEventListener(key.slice(2), value);
+  } else {
+    el.setAttribute(key, value === true ? "" : String(value));
+  }
+}
+
 function applyProps(el, props) {
   for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") {
-      el.setAttribute("class", value);
-    } else if (key === "dataset") {
-      for (const [name, item] of Object.entries(value)) {
-        if (item !== undefined && item !== null) el.dataset[name] = String(item);
-      }
-    } else if (key.startsWith("on") && typeof value === "function") {
-      el.addEventListener(key.slice(2), value);
-    } else {
-      el.setAttribute(key, value === true ? "" : String(value));
-    }
+    if (value !== undefined && value !== null && value !== false) applyProp(el, key, value);
   }
 }
 

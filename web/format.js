@@ -119,7 +119,11 @@ const clockFormat = new Intl.DateTimeFormat(undefined, {
   fractionalSecondDigits: 3,
   hour12: false,
 });
-const minuteFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hour12: false });
+const minuteFormat = new Intl.DateTimeFormat(undefined, {
+  hour: "2-digit",
+  minute: "2-digit",
+  hour12: false,
+});
 
 export function absoluteTime(iso) {
   const ms = parseTime(iso);
@@ -143,11 +147,7 @@ export function minuteTime(iso) {
  */
 export function relativeTimeElement(iso) {
   if (!iso) return h("span", { class: "muted" }, "–");
-  return h(
-    "time",
-    { datetime: iso, title: absoluteTime(iso), dataset: { relative: "" } },
-    relativeTime(iso),
-  );
+  return h("time", { datetime: iso, title: absoluteTime(iso), dataset: { relative: "" } }, relativeTime(iso));
 }
 
 /**

@@ -7,14 +7,25 @@ import { formatBytes, formatCount, formatNumber } from "./format.js";
 
 const EMAIL_ROWS_SHOWN = 200;
 
-function table(testId, headers, rows, numericFrom = 1) {
+/** A table whose columns from numericFrom up to (not including) numericTo are right-aligned numbers. */
+function table(testId, headers, rows, numericFrom = 1, numericTo = headers.length) {
   return h(
     "div",
     { class: "table-scroll" },
     h(
       "table",
       { class: "data-table compact", dataset: { testid: testId } },
-      h("thead", {}, h("tr", {}, headers.map((text, i) => h("th", { scope: "col", class: i >= numericFrom ? "num" : null }, text)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          headers.map((text, i) =>
+            h("th", { scope: "col", class: i >= numericFrom && i < numericTo ? "num" : null }, text),
+          ),
+        ),
+      ),
       h("tbody", {}, rows),
     ),
   );
@@ -25,10 +36,18 @@ function columnEntries(columns) {
   return Object.entries(columns ?? {});
 }
 
+function topEntry(item) {
+  if (Array.isArray(item)) return `${item[0]} (${formatNumber(item[1])})`;
+  if (item && typeof item === "object" && "value" in item)
+    return `${item.value} (${formatNumber(item.count)})`;
+  return String(item);
+}
+
+/** The most frequent values of a text column: [{value, count}], [value, count] pairs or a map. */
 function topText(top) {
   if (top === null || top === undefined) return "–";
-  if (Array.isArray(top)) return top.map((item) => (Array.isArray(item) ? `${item[0]} (${item[1]})` : String(item))).join(", ");
-  if (typeof top === "object") return Object.entries(top).map(([value, count]) => `${value} (${count})`).join(", ");
+  if (Array.isArray(top)) return top.map(topEntry).join(", ");
+  if (typeof top === "object") return Object.entries(top).map(topEntry).join(", ");
   return String(top);
 }
 
@@ -37,22 +56,44 @@ function csvResult(result) {
   const numeric = entries.filter(([, stats]) => "mean" in stats || "sum" in stats);
   const text = entries.filter(([, stats]) => !("mean" in stats || "sum" in stats));
   const parts = [
-    h("p", { class: "result-summary", dataset: { testid: "csv-summary" } }, `${formatCount(result.rows)} rows · ${entries.length} columns`),
+    h(
+      "p",
+      { class: "result-summary", dataset: { testid: "csv-summary" } },
+      `${formatCount(result.rows)} rows · ${entries.length} columns`,
+    ),
   ];
   if (numeric.length) {
     const rows = numeric.map(([name, c]) =>
-      h("tr", { dataset: { column: name } }, h("th", { scope: "row" }, name),
-        [c.count, c.nulls, c.sum, c.mean, c.min, c.max, c.std].map((v) => h("td", { class: "num" }, formatNumber(v)))),
+      h(
+        "tr",
+        { dataset: { column: name } },
+        h("th", { scope: "row" }, name),
+        [c.count, c.nulls, c.sum, c.mean, c.min, c.max, c.std].map((v) =>
+          h("td", { class: "num" }, formatNumber(v)),
+        ),
+      ),
     );
-    parts.push(h("h3", {}, "Numeric columns"), table("csv-numeric-table", ["Column", "Count", "Nulls", "Sum", "Mean", "Min", "Max", "Std"], rows));
+    parts.push(
+      h("h3", {}, "Numeric columns"),
+      table("csv-numeric-table", ["Column", "Count", "Nulls", "Sum", "Mean", "Min", "Max", "Std"], rows),
+    );
   }
   if (text.length) {
     const rows = text.map(([name, c]) =>
-      h("tr", { dataset: { column: name } }, h("th", { scope: "row" }, name),
-        h("td", { class: "num" }, formatNumber(c.count)), h("td", { class: "num" }, formatNumber(c.nulls)),
-        h("td", { class: "num" }, formatNumber(c.distinct)), h("td", { class: "wrap" }, topText(c.top))),
+      h(
+        "tr",
+        { dataset: { column: name } },
+        h("th", { scope: "row" }, name),
+        h("td", { class: "num" }, formatNumber(c.count)),
+        h("td", { class: "num" }, formatNumber(c.nulls)),
+        h("td", { class: "num" }, formatNumber(c.distinct)),
+        h("td", { class: "wrap" }, topText(c.top)),
+      ),
     );
-    parts.push(h("h3", {}, "Text columns"), table("csv-text-table", ["Column", "Count", "Nulls", "Distinct", "Most frequent"], rows, 1));
+    parts.push(
+      h("h3", {}, "Text columns"),
+      table("csv-text-table", ["Column", "Count", "Nulls", "Distinct", "Most frequent"], rows, 1, 4),
+    );
   }
   return parts;
 }
@@ -62,7 +103,15 @@ function recipientRow(recipient) {
     "tr",
     { dataset: { status: recipient.status } },
     h("td", { class: "wrap" }, String(recipient.to ?? "")),
-    h("td", {}, h("span", { class: "badge small", dataset: { status: recipient.status === "sent" ? "SUCCESS" : "FAILED" } }, String(recipient.status ?? ""))),
+    h(
+      "td",
+      {},
+      h(
+        "span",
+        { class: "badge small", dataset: { status: recipient.status === "sent" ? "SUCCESS" : "FAILED" } },
+        String(recipient.status ?? ""),
+      ),
+    ),
     h("td", { class: "mono wrap" }, String(recipient.message_id ?? "–")),
     h("td", { class: "wrap" }, String(recipient.error ?? "")),
   );
@@ -77,17 +126,33 @@ function emailResult(result) {
     h(
       "table",
       { class: "data-table compact", dataset: { testid: "email-table" } },
-      h("thead", {}, h("tr", {}, ["To", "Status", "Message id", "Error"].map((t) => h("th", { scope: "col" }, t)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["To", "Status", "Message id", "Error"].map((t) => h("th", { scope: "col" }, t)),
+        ),
+      ),
       body,
     ),
   );
   body.append(...recipients.slice(0, EMAIL_ROWS_SHOWN).map(recipientRow));
   const parts = [
-    h("p", { class: "result-summary", dataset: { testid: "email-summary" } }, `${formatCount(result.sent)} sent · ${formatCount(result.failed)} failed`),
+    h(
+      "p",
+      { class: "result-summary", dataset: { testid: "email-summary" } },
+      `${formatCount(result.sent)} sent · ${formatCount(result.failed)} failed`,
+    ),
     tableEl,
   ];
   if (recipients.length > EMAIL_ROWS_SHOWN) {
-    const more = h("button", { type: "button", class: "button small" }, `Show all ${formatCount(recipients.length)} recipients`);
+    const more = h(
+      "button",
+      { type: "button", class: "button small" },
+      `Show all ${formatCount(recipients.length)} recipients`,
+    );
     more.addEventListener("click", () => {
       body.append(...recipients.slice(EMAIL_ROWS_SHOWN).map(recipientRow));
       more.remove();
@@ -101,14 +166,28 @@ function imageFigure(image, index) {
   const size = `${image.width ?? "?"}×${image.height ?? "?"} · ${formatBytes(image.bytes)}`;
   const label = image.name ?? image.source ?? `Image ${index + 1}`;
   if (!image.file_id) {
-    return h("figure", { class: "image-result", dataset: { testid: "image-result" } }, h("figcaption", {}, h("strong", {}, label), h("span", {}, size)));
+    return h(
+      "figure",
+      { class: "image-result", dataset: { testid: "image-result" } },
+      h("figcaption", {}, h("strong", {}, label), h("span", {}, size)),
+    );
   }
   const url = fileUrl(image.file_id);
   return h(
     "figure",
     { class: "image-result", dataset: { testid: "image-result", fileId: image.file_id } },
-    h("a", { href: url, target: "_blank", rel: "noopener" }, h("img", { src: url, alt: `${label}, ${size}`, loading: "lazy" })),
-    h("figcaption", {}, h("strong", {}, label), h("span", {}, size), h("a", { href: url, download: "", dataset: { testid: "image-download" } }, "Download")),
+    h(
+      "a",
+      { href: url, target: "_blank", rel: "noopener" },
+      h("img", { src: url, alt: `${label}, ${size}`, loading: "lazy" }),
+    ),
+    h(
+      "figcaption",
+      {},
+      h("strong", {}, label),
+      h("span", {}, size),
+      h("a", { href: url, download: "", dataset: { testid: "image-download" } }, "Download"),
+    ),
   );
 }
 

@@ -33,6 +33,12 @@ export class LiveStream {
   start() {
     this.open();
     window.addEventListener("pagehide", () => this.stop());
+    // A page restored from the back/forward cache comes back with the stream closed.
+    window.addEventListener("pageshow", (event) => {
+      if (!event.persisted) return;
+      this.needsResync = true;
+      this.open();
+    });
   }
 
   stop() {

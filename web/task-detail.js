@@ -46,6 +46,11 @@ function failureText(task, failure) {
   return parts.join(" · ");
 }
 
+// The API answers 422 for an id that is not a UUID: for a reader, that task does not exist either.
+function isNotFound(error) {
+  return error.status === 404 || error.status === 422;
+}
+
 function timeCell(el, iso) {
   if (!iso) {
     setChildren(el, "–");
@@ -119,7 +124,9 @@ export class TaskDetailView {
       await this.refreshEvents();
     } catch (error) {
       if (id !== this.id) return;
-      if (error.status === 404) this.renderMissing(id);
+      // A task just accepted may not be in the read model yet; the stream brings it when it is.
+      if (isNotFound(error) && this.task) return;
+      if (isNotFound(error)) this.renderMissing(id);
       else showError(`Could not load task ${id}: ${errorMessage(error)}`);
     }
   }
@@ -139,7 +146,8 @@ export class TaskDetailView {
       renderTimeline(this.timeline, id, this.events);
       if (this.task) this.renderError(this.task);
     } catch (error) {
-      if (id === this.id) showError(`Could not load the timeline: ${errorMessage(error)}`);
+      if (id !== this.id || (isNotFound(error) && this.task)) return;
+      showError(`Could not load the timeline: ${errorMessage(error)}`);
     } finally {
       this.eventsInFlight = false;
       if (this.eventsDirty) {
@@ -161,7 +169,8 @@ export class TaskDetailView {
   renderMissing(id) {
     this.article.hidden = true;
     this.missing.hidden = false;
-    one(this.missing, ".detail-missing-text").textContent = `No task has the id “${id}”. It may have been mistyped.`;
+    one(this.missing, ".detail-missing-text").textContent =
+      `No task has the id “${id}”. It may have been mistyped.`;
     document.title = "Task not found · taskbus";
   }
 
@@ -243,6 +252,10 @@ export class TaskDetailView {
   }
 
   async copyLink() {
+    if (!navigator.clipboard) {
+      showError("Copying needs a secure page (https or localhost); copy the address bar instead.");
+      return;
+    }
     try {
       await navigator.clipboard.writeText(location.href);
       showNotice("Link copied.");

@@ -32,7 +32,12 @@ function matches(filters, task) {
   if (filters.task_type && task.task_type !== filters.task_type) return false;
   const q = filters.q.trim().toLowerCase();
   if (!q) return true;
-  return String(task.id).toLowerCase().startsWith(q) || String(task.name ?? "").toLowerCase().includes(q);
+  return (
+    String(task.id).toLowerCase().startsWith(q) ||
+    String(task.name ?? "")
+      .toLowerCase()
+      .includes(q)
+  );
 }
 
 export class TaskListView {
@@ -207,7 +212,8 @@ export class TaskListView {
     this.root.querySelector(".task-table").hidden = count === 0 && !this.loading;
     if (this.loading && count === 0) this.statusLine.textContent = "Loading tasks…";
     else if (count === 0) this.statusLine.textContent = "";
-    else this.statusLine.textContent = `Showing ${count} task${count === 1 ? "" : "s"}${this.cursor ? ", more below" : ""}.`;
+    else
+      this.statusLine.textContent = `Showing ${count} task${count === 1 ? "" : "s"}${this.cursor ? ", more below" : ""}.`;
     if (!this.empty.hidden) this.renderEmpty();
   }
 
@@ -225,7 +231,9 @@ export class TaskListView {
       action.href = "#/submit";
       return;
     }
-    const parts = [status && statusLabel(status).toLowerCase(), task_type && typeLabel(task_type)].filter(Boolean);
+    const parts = [status && statusLabel(status).toLowerCase(), task_type && typeLabel(task_type)].filter(
+      Boolean,
+    );
     title.textContent = "No tasks match";
     text.textContent = `No ${parts.join(" ")} task${q ? ` matches “${q}”` : " is here"}. Matching tasks appear here as soon as they exist.`;
     action.textContent = "Show all tasks";

@@ -59,7 +59,8 @@ export class TaskRow {
 
   update(task) {
     if (task === this.task) return;
-    const timingChanged = task.started_at !== this.task.started_at || task.completed_at !== this.task.completed_at;
+    const timingChanged =
+      task.started_at !== this.task.started_at || task.completed_at !== this.task.completed_at;
     this.task = task;
     this.render(task, timingChanged);
   }

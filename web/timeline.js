@@ -17,22 +17,27 @@ const TITLES = {
   TaskRetried: "Retried",
 };
 
-// Already shown by the entry itself or by the page header.
-const HIDDEN_KEYS = new Set(["type", "time", "task_id", "task_type"]);
+// Already shown by the entry's head line, or by the page header.
+const SHOWN_IN_HEAD = new Set(["type", "time", "task_id", "task_type", "attempt"]);
+const SHOWN_IN_PROGRESS_HEAD = new Set([...SHOWN_IN_HEAD, "progress", "message"]);
 
 function title(event) {
   const base = TITLES[event.type] ?? event.type;
-  if (event.type === "TaskProgress" && event.data) return `${base} ${formatPercent(event.data.progress)}`;
-  return base;
+  if (event.type !== "TaskProgress") return base;
+  const { progress, message } = event.data ?? {};
+  return `${base} ${formatPercent(progress)}${message ? ` · ${message}` : ""}`;
 }
 
-function dataList(data) {
-  const entries = Object.entries(data ?? {}).filter(([key]) => !HIDDEN_KEYS.has(key));
+function dataList(event) {
+  const hidden = event.type === "TaskProgress" ? SHOWN_IN_PROGRESS_HEAD : SHOWN_IN_HEAD;
+  const entries = Object.entries(event.data ?? {}).filter(([key]) => !hidden.has(key));
   if (entries.length === 0) return null;
   return h(
     "dl",
     { class: "event-data" },
-    entries.map(([key, value]) => h("div", { class: "kv-row" }, h("dt", {}, key), h("dd", {}, valueNode(key, value)))),
+    entries.map(([key, value]) =>
+      h("div", { class: "kv-row" }, h("dt", {}, key), h("dd", {}, valueNode(key, value))),
+    ),
   );
 }
 
@@ -50,11 +55,16 @@ function entry(event, origin) {
         "div",
         { class: "event-head" },
         h("strong", { class: "event-title" }, title(event)),
-        h("time", { class: "event-time", datetime: event.time }, clockTime(event.time)),
-        offset && h("span", { class: "event-offset muted" }, offset),
         h("span", { class: "event-seq muted", title: "Position in the event log" }, `#${event.seq}`),
       ),
-      dataList(event.data),
+      h(
+        "div",
+        { class: "event-meta muted" },
+        h("time", { class: "event-time", datetime: event.time }, clockTime(event.time)),
+        offset && h("span", {}, offset),
+        event.data?.attempt && h("span", {}, `attempt ${event.data.attempt}`),
+      ),
+      dataList(event),
     ),
   );
 }

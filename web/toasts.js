@@ -23,7 +23,11 @@ function show(kind, message, { action } = {}) {
   );
   if (action) toast.append(h("a", { class: "toast-action", href: action.href }, action.label));
   toast.append(
-    h("button", { type: "button", class: "toast-close", "aria-label": "Dismiss", onclick: () => toast.remove() }, "×"),
+    h(
+      "button",
+      { type: "button", class: "toast-close", "aria-label": "Dismiss", onclick: () => toast.remove() },
+      "×",
+    ),
   );
   box.append(toast);
   while (box.children.length > MAX_TOASTS) box.firstElementChild.remove();

@@ -22,7 +22,9 @@ function recipientText(recipient) {
 }
 
 function folded(value) {
-  const size = Array.isArray(value) ? `${value.length} items` : `${Object.keys(value).length} fields`;
+  const count = Array.isArray(value) ? value.length : Object.keys(value).length;
+  const noun = Array.isArray(value) ? "item" : "field";
+  const size = `${count} ${noun}${count === 1 ? "" : "s"}`;
   return h(
     "details",
     { class: "folded" },
@@ -31,17 +33,24 @@ function folded(value) {
   );
 }
 
+function scalarNode(value) {
+  if (typeof value === "number") return h("span", { class: "num" }, formatNumber(value));
+  if (typeof value === "boolean") return h("span", {}, value ? "yes" : "no");
+  return h("span", { class: "text-value" }, String(value));
+}
+
 /** A value as a node: key decides special cases such as files and recipients. */
 export function valueNode(key, value) {
   if (value === null || value === undefined) return h("span", { class: "muted" }, "–");
   if (FILE_KEYS.has(key)) return fileLinks(value);
   if (key === "recipients" && Array.isArray(value) && value.length <= 20) {
-    return h("ul", { class: "plain-list" }, value.map((r) => h("li", {}, recipientText(r))));
+    return h(
+      "ul",
+      { class: "plain-list" },
+      value.map((r) => h("li", {}, recipientText(r))),
+    );
   }
-  if (typeof value === "number") return h("span", { class: "num" }, formatNumber(value));
-  if (typeof value === "boolean") return h("span", {}, value ? "yes" : "no");
-  if (typeof value === "string") return h("span", { class: "text-value" }, value);
-  return folded(value);
+  return typeof value === "object" ? folded(value) : scalarNode(value);
 }
 
 /** Fill a <dl> with one term per key of object. */

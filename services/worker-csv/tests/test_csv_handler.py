@@ -2,55 +2,56 @@
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import pytest
-
 from taskbus_worker_csv.handler import summarise
 from taskbus_worker_csv.sources import synthetic_batches
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Hooks:
+    """The attempt as the loop sees it: blocking work on a thread, progress recorded."""
+
+    def __init__(self) -> None:
+        self.progress_reported: list[float] = []
+        self.first_progress = asyncio.Event()
+
+    async def progress(self, percent: float, message: str | None = None) -> None:
+        self.progress_reported.append(percent)
+        self.first_progress.set()
+
+    async def run_sync(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
 
 async def test_progress_moves_in_steps_of_at_most_ten_percent_up_to_100() -> None:
-    reported: list[float] = []
+    hooks = Hooks()
 
-    async def progress(percent: float, message: str | None) -> None:
-        reported.append(percent)
+    await summarise(synthetic_batches(1_234, 0), processing_time=0, hooks=hooks)
 
-    await summarise(
-        synthetic_batches(1_234, 0), processing_time=0, progress=progress, run_sync=asyncio.to_thread
-    )
-
+    reported = hooks.progress_reported
     steps = [b - a for a, b in zip([0.0, *reported], reported, strict=False)]
     assert reported[-1] == 100
     assert all(0 < step <= 10 for step in steps)
 
 
 async def test_processing_time_paces_the_work() -> None:
-    async def progress(percent: float, message: str | None) -> None:
-        return None
-
     started = time.monotonic()
-    await summarise(
-        synthetic_batches(200, 0), processing_time=0.3, progress=progress, run_sync=asyncio.to_thread
-    )
+    await summarise(synthetic_batches(200, 0), processing_time=0.3, hooks=Hooks())
 
     assert time.monotonic() - started >= 0.3
 
 
 async def test_a_paced_task_stops_within_a_second_of_being_cancelled() -> None:
-    first_batch = asyncio.Event()
-
-    async def progress(percent: float, message: str | None) -> None:
-        first_batch.set()
-
+    hooks = Hooks()
     task = asyncio.create_task(
-        summarise(
-            synthetic_batches(1_000_000, 0),
-            processing_time=600,
-            progress=progress,
-            run_sync=asyncio.to_thread,
-        )
+        summarise(synthetic_batches(1_000_000, 0), processing_time=600, hooks=hooks)
     )
-    await first_batch.wait()
+    await hooks.first_progress.wait()
     task.cancel()
 
     with pytest.raises(asyncio.CancelledError):

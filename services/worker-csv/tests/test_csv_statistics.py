@@ -6,20 +6,33 @@ import io
 import math
 import statistics
 from collections import Counter
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import polars as pl
 import pytest
-
 from taskbus_worker_csv.column_stats import NumericSummary, TableStats, TextSummary
 from taskbus_worker_csv.handler import summarise
 from taskbus_worker_csv.sources import synthetic_batches
 from taskbus_worker_csv.synthetic import synthetic_csv
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 NUMERIC = ("amount", "quantity", "temperature")
 
 
-async def _no_progress(percent: float, message: str | None) -> None:
-    return None
+class Hooks:
+    """The attempt as the loop sees it: blocking work on a thread, progress recorded."""
+
+    def __init__(self) -> None:
+        self.progress_reported: list[float] = []
+
+    async def progress(self, percent: float, message: str | None = None) -> None:
+        self.progress_reported.append(percent)
+
+    async def run_sync(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 def _independent_columns(text: bytes) -> dict[str, list[str]]:
@@ -29,12 +42,7 @@ def _independent_columns(text: bytes) -> dict[str, list[str]]:
 
 async def test_statistics_equal_an_independent_computation() -> None:
     num_rows, seed = 5_000, 3
-    result = await summarise(
-        synthetic_batches(num_rows, seed),
-        processing_time=0,
-        progress=_no_progress,
-        run_sync=asyncio.to_thread,
-    )
+    result = await summarise(synthetic_batches(num_rows, seed), processing_time=0, hooks=Hooks())
     columns = _independent_columns(synthetic_csv(seed, 0, num_rows))
 
     assert result.rows == num_rows
@@ -117,3 +125,16 @@ def test_non_numeric_types_are_summarised_as_text() -> None:
 
     assert isinstance(summary, TextSummary)
     assert [(top.value, top.count) for top in summary.top] == [("true", 2), ("false", 1)]
+
+
+def test_infinite_values_never_put_nan_or_infinity_into_the_result() -> None:
+    stats = TableStats()
+    stats.add(pl.DataFrame({"x": [1.0, float("inf"), 3.0]}))
+
+    summary = stats.result().columns["x"]
+
+    assert isinstance(summary, NumericSummary)
+    assert (summary.count, summary.min, summary.max) == (3, 1.0, None)
+    assert summary.sum is None
+    assert summary.std is None
+    assert "NaN" not in stats.result().model_dump_json()

@@ -105,6 +105,8 @@ class Projector:
         return await self._js.pull_subscribe_bind(durable, stream)
 
     async def _project(self, msgs: list[Msg]) -> None:
+        if not msgs:
+            return
         fresh = [m for m in msgs if m.metadata.sequence.stream > self.progress.position]
         if fresh:
             events = self._decode(fresh)

@@ -97,7 +97,7 @@ class _NumericColumn:
             mean=None if empty else _finite(self._mean),
             min=_finite(self._min),
             max=_finite(self._max),
-            std=math.sqrt(self._m2 / (self._count - 1)) if self._count > 1 else None,
+            std=_finite(math.sqrt(self._m2 / (self._count - 1))) if self._count > 1 else None,
         )
 
 

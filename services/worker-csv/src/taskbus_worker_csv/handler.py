@@ -2,9 +2,8 @@
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from functools import partial
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Iterator
+from typing import ParamSpec, Protocol, TypeVar
 
 from taskbus.errors import Fail
 from taskbus.parameters import CsvParameters
@@ -13,15 +12,16 @@ from taskbus.worker import TaskContext
 from taskbus_worker_csv.column_stats import CsvResult, TableStats
 from taskbus_worker_csv.sources import Batch, synthetic_batches
 
-T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
-Progress = Callable[[float, str | None], Awaitable[None]]
 
+class TaskHooks(Protocol):
+    """What the statistics loop needs of its attempt; ``TaskContext`` provides it."""
 
-class RunSync(Protocol):
-    """Runs a blocking call off the event loop (``TaskContext.run_sync``, ``asyncio.to_thread``)."""
+    async def progress(self, percent: float, message: str | None = None) -> None: ...
 
-    def __call__(self, fn: Callable[[], T], /) -> Awaitable[T]: ...
+    async def run_sync(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R: ...
 
 
 def _fold_next(batches: Iterator[Batch], stats: TableStats) -> float | None:
@@ -34,7 +34,7 @@ def _fold_next(batches: Iterator[Batch], stats: TableStats) -> float | None:
 
 
 async def summarise(
-    batches: Iterator[Batch], *, processing_time: float, progress: Progress, run_sync: RunSync
+    batches: Iterator[Batch], *, processing_time: float, hooks: TaskHooks
 ) -> CsvResult:
     """Fold every batch into column statistics, one batch per trip off the event loop.
 
@@ -43,8 +43,8 @@ async def summarise(
     """
     stats = TableStats()
     started = time.monotonic()
-    while (done := await run_sync(partial(_fold_next, batches, stats))) is not None:
-        await progress(done * 100, f"{stats.rows:,} rows")
+    while (done := await hooks.run_sync(_fold_next, batches, stats)) is not None:
+        await hooks.progress(done * 100, f"{stats.rows:,} rows")
         ahead = started + processing_time * done - time.monotonic()
         if ahead > 0:
             await asyncio.sleep(ahead)
@@ -60,8 +60,7 @@ async def handle(ctx: TaskContext, params: CsvParameters) -> CsvResult:
     result = await summarise(
         synthetic_batches(params.num_rows, params.seed),
         processing_time=params.processing_time,
-        progress=ctx.progress,
-        run_sync=ctx.run_sync,
+        hooks=ctx,
     )
     ctx.log.info("csv summarised", rows=result.rows, columns=len(result.columns))
     return result

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from taskbus.errors import Fail, Retry
 from taskbus.parameters import EmailParameters, Recipient
 from taskbus.worker import TaskContext
@@ -46,7 +46,7 @@ class Journal(BaseModel):
     """
 
     next: int = 0
-    failed: dict[str, list[int]] = {}
+    failed: dict[str, list[int]] = Field(default_factory=dict)
 
     def record(self, index: int, error: str | None) -> None:
         if error is not None:

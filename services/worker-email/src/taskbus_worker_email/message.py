@@ -34,7 +34,10 @@ def compose(
     """The message to ``recipient``; header values with CR or LF are refused by the policy."""
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = Address(display_name=recipient.name, addr_spec=recipient.email)
+    # Given as parts: an internationalised local part is valid (sent with SMTPUTF8) but
+    # Address(addr_spec=...) refuses to parse it.
+    local_part, _, domain = recipient.email.rpartition("@")
+    message["To"] = Address(display_name=recipient.name, username=local_part, domain=domain)
     message["Subject"] = render(subject, recipient)
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = message_id(task_id, recipient.email)

@@ -35,7 +35,8 @@ def _response(code: int, text: str) -> str:
 def _by_code(code: int, text: str) -> DeliveryError:
     if code >= 500:
         return Rejected(_response(code, text))
-    return Deferred(_response(code, text), unreachable=False)
+    # 421: the server is shutting the session down, a fault of the server, not of this message.
+    return Deferred(_response(code, text), unreachable=code == 421)
 
 
 class Mailer:
@@ -84,10 +85,14 @@ class Mailer:
             raise _by_code(refused.code, refused.message) from exc
         except aiosmtplib.SMTPSenderRefused as exc:
             if exc.code >= 500:
-                raise Misconfigured(f"sender {exc.sender} refused: {exc.message}") from exc
+                reply = _response(exc.code, exc.message)
+                raise Misconfigured(f"sender {exc.sender} refused: {reply}") from exc
             raise Deferred(_response(exc.code, exc.message), unreachable=False) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise _by_code(exc.code, exc.message) from exc
+        except aiosmtplib.SMTPNotSupported as exc:
+            # An internationalised address to a server without SMTPUTF8.
+            raise Rejected(str(exc)) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             self._drop()
             raise Deferred(f"connection lost: {exc}", unreachable=True) from exc

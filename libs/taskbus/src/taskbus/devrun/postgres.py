@@ -12,6 +12,7 @@ import signal
 import stat
 import subprocess
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,7 +48,7 @@ class PostgresServer:
         return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{database}"
 
     def stop(self, grace: float = 30.0) -> None:
-        """Fast shutdown (SIGINT: roll back open transactions, checkpoint), killing after ``grace``."""
+        """Fast shutdown (SIGINT: abort open transactions, checkpoint); kill after ``grace``."""
         stop_group(self.process, signal.SIGINT, grace)
 
 
@@ -93,12 +94,7 @@ def start_postgres(
     if new_cluster:
         _initdb(bin_dir, data_dir, run_as, log_path, sync=fsync)
     chosen_port = choose_port(port)
-    settings = ("listen_addresses=" + LOOPBACK, "max_connections=200")
-    settings += () if fsync else _NO_FSYNC
-    argv: list[str | Path] = [bin_dir / "postgres", "-D", data_dir, "-p", str(chosen_port)]
-    # No unix socket: clients use TCP, and a socket path would be bound by length and permissions.
-    for setting in (*settings, "unix_socket_directories="):
-        argv += ["-c", setting]
+    argv = _server_argv(bin_dir, data_dir, chosen_port, fsync=fsync)
     process = spawn(argv, log_path=log_path, run_as=run_as, cwd=data_dir)
     server = PostgresServer(chosen_port, data_dir, log_path, process)
     try:
@@ -141,26 +137,41 @@ def dsn_for_database(dsn: str, database: str) -> str:
 
 
 def run_coroutine(coroutine: Coroutine[Any, Any, _T]) -> _T:
-    """Run ``coroutine`` to completion on a private event loop, from synchronous code.
+    """Run ``coroutine`` to completion from synchronous code, on a loop in a thread of its own.
 
-    Unlike ``asyncio.run`` this leaves the thread's current event loop alone, which a test
-    framework's own loop may rely on.
+    The thread makes this work whether or not the caller's thread runs an event loop already
+    (an async test, say), and leaves that thread's loop alone.
     """
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coroutine)
-    finally:
-        loop.close()
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return executor.submit(asyncio.run, coroutine).result()
 
 
 def _initdb(
     bin_dir: Path, data_dir: Path, run_as: pwd.struct_passwd | None, log_path: Path, *, sync: bool
 ) -> None:
-    argv = [bin_dir / "initdb", "-D", data_dir, "-U", SUPERUSER, "--auth=trust"]
+    argv: list[str | Path] = [bin_dir / "initdb", "-D", data_dir, "-U", SUPERUSER, "--auth=trust"]
     argv += ["--encoding=UTF8", "--locale=C"] + ([] if sync else ["--no-sync"])
     process = spawn(argv, log_path=log_path, run_as=run_as, cwd=data_dir)
-    if process.wait() != 0:
-        raise InfraError(f"initdb failed with code {process.returncode}; see {log_path}")
+    try:
+        code = process.wait()
+    except BaseException:
+        # Interrupted, initdb removes what it wrote rather than leave a half-made cluster.
+        stop_group(process, signal.SIGINT, grace=10.0)
+        raise
+    if code != 0:
+        raise InfraError(f"initdb failed with code {code}; see {log_path}")
+
+
+def _server_argv(bin_dir: Path, data_dir: Path, port: int, *, fsync: bool) -> list[str | Path]:
+    settings = ["listen_addresses=" + LOOPBACK, "max_connections=200"]
+    if not fsync:
+        settings.extend(_NO_FSYNC)
+    # No unix socket: clients use TCP, and a socket path would be bound by length and permissions.
+    settings.append("unix_socket_directories=")
+    argv: list[str | Path] = [bin_dir / "postgres", "-D", data_dir, "-p", str(port)]
+    for setting in settings:
+        argv += ["-c", setting]
+    return argv
 
 
 def _server_user() -> pwd.struct_passwd:

@@ -1,4 +1,4 @@
-"""Server processes the runner owns: each leads its own session, and a stop reaches its whole group."""
+"""Server processes the runner owns: each leads its own session; a stop reaches its group."""
 
 import os
 import pwd
@@ -49,7 +49,7 @@ def wait_until_ready(
     timeout: float,
     log_path: Path,
 ) -> None:
-    """Return once ``is_ready()``; raise with the log's tail if the process dies or time runs out."""
+    """Return once ``is_ready()``; raise with the log's tail if the process dies or times out."""
     deadline = time.monotonic() + timeout
     while not is_ready():
         if process.poll() is not None:

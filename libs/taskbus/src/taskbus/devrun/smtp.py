@@ -1,11 +1,11 @@
-"""Local SMTP servers (aiosmtpd, in a thread of their own): a sink for ``make up``, a trap for tests."""
+"""Local SMTP servers (aiosmtpd, each in its own thread): a sink for make up, a trap for tests."""
 
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Self, cast
+from typing import Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -15,6 +15,9 @@ from taskbus.devrun.ports import LOOPBACK, choose_port
 OK = "250 OK"
 REJECTED = "550 5.1.1 Mailbox unavailable"
 GREYLISTED = "451 4.7.1 Greylisted, try again later"
+
+# Stands for every recipient among the addresses told to fail temporarily.
+_ANY_ADDRESS = "*"
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class ReceivedMessage:
 
     @property
     def message(self) -> EmailMessage:
-        return cast(EmailMessage, message_from_bytes(self.content, policy=policy.default))
+        return message_from_bytes(self.content, policy=policy.default)
 
     @property
     def subject(self) -> str:
@@ -74,9 +77,9 @@ class MailLog(SmtpServer):
 class MailTrap(SmtpServer):
     """The tests' server: keeps what it accepts, and refuses what it is told to.
 
-    ``reject`` makes RCPT TO answer 550 for those addresses, for good. ``fail_temporarily(n)``
-    makes the next ``n`` RCPT TO commands answer 451, as a greylisting server would; a client
-    sees both as refused recipients and tells them apart by the code.
+    ``reject`` makes RCPT TO answer 550 for those addresses, for good. ``fail_temporarily`` makes
+    RCPT TO answer 451 a number of times, as a greylisting server would. A client sees both as
+    refused recipients and tells them apart by the code.
     """
 
     def __init__(self, *, host: str = LOOPBACK, port: int | None = None) -> None:
@@ -84,7 +87,7 @@ class MailTrap(SmtpServer):
         self._changed = threading.Condition()
         self._messages: list[ReceivedMessage] = []
         self._rejected: set[str] = set()
-        self._temporary_failures = 0
+        self._deferrals: dict[str, int] = {}
 
     @property
     def messages(self) -> list[ReceivedMessage]:
@@ -97,17 +100,18 @@ class MailTrap(SmtpServer):
         with self._changed:
             self._messages.clear()
             self._rejected.clear()
-            self._temporary_failures = 0
+            self._deferrals.clear()
 
     def reject(self, *addresses: str) -> None:
         """Refuse these recipients permanently (550)."""
         with self._changed:
             self._rejected.update(address.lower() for address in addresses)
 
-    def fail_temporarily(self, times: int) -> None:
-        """Answer the next ``times`` recipients with a temporary failure (451)."""
+    def fail_temporarily(self, times: int, *addresses: str) -> None:
+        """Answer 451 to the next ``times`` RCPT TO of each address (of any address if none)."""
         with self._changed:
-            self._temporary_failures = times
+            for address in addresses or (_ANY_ADDRESS,):
+                self._deferrals[address.lower()] = times
 
     def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[ReceivedMessage]:
         """Block until at least ``count`` messages were accepted; raise TimeoutError if not."""
@@ -127,9 +131,10 @@ class MailTrap(SmtpServer):
         with self._changed:
             if address.lower() in self._rejected:
                 return REJECTED
-            if self._temporary_failures > 0:
-                self._temporary_failures -= 1
-                return GREYLISTED
+            for key in (address.lower(), _ANY_ADDRESS):
+                if self._deferrals.get(key, 0) > 0:
+                    self._deferrals[key] -= 1
+                    return GREYLISTED
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return OK

@@ -30,7 +30,7 @@ class ServiceSpec:
 
 @dataclass(frozen=True)
 class RestartPolicy:
-    """Delays double from ``first_delay`` up to ``max_delay``; a run of ``stable_after`` resets them."""
+    """Restart delays double from ``first_delay`` to ``max_delay``; a long run resets them."""
 
     first_delay: float = 0.5
     max_delay: float = 15.0
@@ -67,7 +67,12 @@ class Supervisor:
         async with asyncio.TaskGroup() as group:
             for spec in self._services:
                 group.create_task(self._keep_running(spec, stop))
+            group.create_task(self._announce_stop(stop))
         self.say(RUNNER, "all services stopped")
+
+    async def _announce_stop(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.say(RUNNER, f"stopping the services (SIGKILL after {self._policy.stop_grace:g}s)")
 
     async def _keep_running(self, spec: ServiceSpec, stop: asyncio.Event) -> None:
         delay = self._policy.first_delay
@@ -75,6 +80,7 @@ class Supervisor:
             started = time.monotonic()
             outcome = await self._run_once(spec, stop)
             if stop.is_set():
+                self.say(RUNNER, f"{spec.name} {outcome}")
                 return
             if time.monotonic() - started >= self._policy.stable_after:
                 delay = self._policy.first_delay
@@ -116,7 +122,9 @@ class Supervisor:
             await asyncio.wait_for(pump, 1.0)
         return _describe(await exited)
 
-    async def _terminate(self, process: asyncio.subprocess.Process, exited: asyncio.Task[int]) -> None:
+    async def _terminate(
+        self, process: asyncio.subprocess.Process, exited: asyncio.Task[int]
+    ) -> None:
         """SIGTERM the service itself (it drains), then SIGKILL its group after the grace period."""
         # Only the leader gets SIGTERM: a pool it forked must not die under it while it drains.
         with suppress(ProcessLookupError):
@@ -141,5 +149,5 @@ class Supervisor:
 
 def _describe(returncode: int) -> str:
     if returncode < 0:
-        return f"was killed by {signal.Signals(-returncode).name}"
+        return f"ended by {signal.Signals(-returncode).name}"
     return f"exited with code {returncode}"

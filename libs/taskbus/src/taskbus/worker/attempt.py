@@ -84,7 +84,8 @@ class Attempt:
                 await self._msg.nak(delay=wait)
                 return
         recovery = Recovery()
-        if self._msg.metadata.num_delivered > 1:
+        # A redelivery may find its attempt already ended; a retry may resume an earlier one.
+        if self._msg.metadata.num_delivered > 1 or isinstance(event, TaskRetried):
             recovery = recover(await self._log.history(event.task_id), event.attempt)
             if recovery.finished:
                 await self._finish_recovered(recovery)

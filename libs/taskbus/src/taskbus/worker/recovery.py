@@ -18,18 +18,24 @@ class Recovery:
 
 
 def recover(history: list[LoggedEvent], attempt: int) -> Recovery:
-    """Fold one task's history down to what attempt ``attempt`` must do on redelivery."""
+    """Fold one task's history down to what attempt ``attempt`` must do before it runs.
+
+    Checkpoints carry over from earlier attempts too: a retry after a passing failure
+    continues where the failed attempt stopped (no recipient mailed twice), it does not
+    start the work over.
+    """
     resume: dict[str, Any] | None = None
     for logged in history:
         event = logged.event
-        if getattr(event, "attempt", None) != attempt:
+        event_attempt = getattr(event, "attempt", None)
+        if event_attempt is None or event_attempt > attempt:
             continue
-        if isinstance(event, TaskSucceeded):
-            return Recovery(finished=True)
-        if isinstance(event, TaskFailed):
-            return Recovery(finished=True, scheduled_retry=event if event.will_retry else None)
         if isinstance(event, TaskCheckpoint):
             resume = event.data
+        elif event_attempt == attempt and isinstance(event, TaskSucceeded):
+            return Recovery(finished=True)
+        elif event_attempt == attempt and isinstance(event, TaskFailed):
+            return Recovery(finished=True, scheduled_retry=event if event.will_retry else None)
     return Recovery(resume=resume)
 
 

@@ -81,6 +81,9 @@ class Worker:
         log.info("worker ready", task_type=task_type.value, worker_id=self._settings.worker_id)
         while not stop.is_set():
             await self._fetch_and_start(work)
+        # Unsubscribe first: a drained connection otherwise waits out nats-py's drain timeout
+        # on a pull subscription whose last fetches came back empty.
+        await work.unsubscribe()
         await self._shutdown()
 
     async def _fetch_and_start(self, work: JetStreamContext.PullSubscription) -> None:

@@ -1,0 +1,188 @@
+"""``taskbus-dev`` (``make up``): local servers, then the five services, until Ctrl-C or SIGTERM."""
+
+import asyncio
+import fcntl
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack, suppress
+from pathlib import Path
+from types import FrameType
+
+from taskbus.devrun import settings as defaults
+from taskbus.devrun.nats import start_nats
+from taskbus.devrun.ports import LOOPBACK
+from taskbus.devrun.postgres import start_postgres
+from taskbus.devrun.settings import DevSettings
+from taskbus.devrun.smtp import MailLog
+from taskbus.devrun.supervisor import RUNNER, ServiceSpec, Supervisor, print_line
+from taskbus.errors import InfraError
+from taskbus.lifecycle import install_stop_signals
+
+SERVICES = ("api", "projector", "worker-csv", "worker-email", "worker-image")
+
+_WIDTH = max(len(name) for name in (RUNNER, "smtp", *SERVICES))
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+Say = Callable[[str], None]
+
+
+class StopRequested(BaseException):
+    """SIGINT or SIGTERM arrived before the services ran (while the servers were starting)."""
+
+
+def main() -> None:
+    """Start what the environment does not provide, run the services, stop it all on a signal."""
+    settings = DevSettings()
+    say = line_printer(RUNNER)
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, _raise_stop_requested)
+    try:
+        with ExitStack() as servers:
+            try:
+                server_env = start_servers(settings, servers, say)
+                supervisor = Supervisor(service_specs(server_env, settings.port), output=print_line)
+                asyncio.run(_serve(supervisor, settings.port, say))
+            finally:
+                # Every stop below has its own timeout: a second Ctrl-C must not cut them short.
+                for sig in _STOP_SIGNALS:
+                    signal.signal(sig, signal.SIG_IGN)
+    except (StopRequested, KeyboardInterrupt):
+        pass
+    except InfraError as exc:
+        say(f"cannot start: {exc}")
+        raise SystemExit(1) from None
+    say("stopped")
+
+
+def line_printer(name: str) -> Say:
+    """Print lines under ``name``'s prefix, aligned with the services' output."""
+    return lambda text: print_line(f"{name:<{_WIDTH}} | {text}")
+
+
+def start_servers(settings: DevSettings, servers: ExitStack, say: Say) -> dict[str, str]:
+    """Start each server the environment does not point elsewhere; return the services' env.
+
+    Each started server's stop is pushed onto ``servers``.
+    """
+    data_dir = settings.data_dir.resolve()
+    _claim(data_dir, servers)
+    env = {
+        "NATS_URL": settings.nats_url or _start_nats(data_dir, servers, say),
+        "DATABASE_URL": settings.database_url or _start_postgres(data_dir, servers, say),
+    }
+    if not settings.smtp_host:
+        env.update(_start_smtp_sink(servers, say))
+    return env
+
+
+def service_specs(server_env: Mapping[str, str], port: int) -> list[ServiceSpec]:
+    """The five services, each with this process's environment plus where the servers are."""
+    base = {key: value for key, value in os.environ.items() if key != "PORT"}
+    base.setdefault("LOG_FORMAT", "console")
+    # Output goes through a pipe: without this Python would hold log lines in its buffer.
+    base.update(server_env, PYTHONUNBUFFERED="1")
+    specs = []
+    for name in SERVICES:
+        env = {**base, "PORT": str(port)} if name == "api" else base
+        specs.append(ServiceSpec(name, [_console_script(f"taskbus-{name}")], env))
+    return specs
+
+
+async def _serve(supervisor: Supervisor, port: int, say: Say) -> None:
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    url = f"http://{LOOPBACK}:{port}/"
+    say(f"starting the services; taskbus will be at {url}")
+    announcer = asyncio.create_task(_announce_when_listening(port, url, stop, say))
+    try:
+        await supervisor.run(stop)
+    finally:
+        announcer.cancel()
+
+
+async def _announce_when_listening(port: int, url: str, stop: asyncio.Event, say: Say) -> None:
+    while not stop.is_set():
+        try:
+            _, writer = await asyncio.open_connection(LOOPBACK, port)
+        except OSError:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.25)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        say(f"taskbus is up: {url}")
+        return
+
+
+def _claim(data_dir: Path, servers: ExitStack) -> None:
+    """Hold a lock on ``data_dir`` until the servers stop: two runners must not share one."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Not inherited by the children (PEP 446): the lock dies with this process.
+    lock = servers.enter_context((data_dir / "taskbus-dev.lock").open("w"))
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise InfraError(f"another taskbus-dev is running on {data_dir}") from None
+
+
+def _start_nats(data_dir: Path, servers: ExitStack, say: Say) -> str:
+    started = time.monotonic()
+    server = start_nats(
+        data_dir / "nats",
+        port=defaults.DEFAULT_NATS_PORT,
+        monitor_port=defaults.DEFAULT_NATS_MONITOR_PORT,
+        log_path=data_dir / "logs" / "nats.log",
+    )
+    servers.callback(server.stop)
+    servers.callback(say, "stopping nats-server")
+    _say_if_moved(say, "nats", defaults.DEFAULT_NATS_PORT, server.port)
+    _say_if_moved(say, "nats monitor", defaults.DEFAULT_NATS_MONITOR_PORT, server.monitor_port)
+    say(
+        f"nats-server ready in {time.monotonic() - started:.2f}s at {server.url} "
+        f"(monitor {server.monitor_url}, log {server.log_path})"
+    )
+    return server.url
+
+
+def _start_postgres(data_dir: Path, servers: ExitStack, say: Say) -> str:
+    started = time.monotonic()
+    server = start_postgres(
+        data_dir / "postgres",
+        port=defaults.DEFAULT_POSTGRES_PORT,
+        log_path=data_dir / "logs" / "postgres.log",
+    )
+    servers.callback(server.stop)
+    servers.callback(say, "stopping postgres")
+    _say_if_moved(say, "postgres", defaults.DEFAULT_POSTGRES_PORT, server.port)
+    say(
+        f"postgres ready in {time.monotonic() - started:.2f}s at {server.dsn()} "
+        f"(log {server.log_path})"
+    )
+    return server.dsn()
+
+
+def _start_smtp_sink(servers: ExitStack, say: Say) -> dict[str, str]:
+    sink = MailLog(line_printer("smtp"), port=defaults.DEFAULT_SMTP_PORT).start()
+    servers.callback(sink.stop)
+    _say_if_moved(say, "smtp sink", defaults.DEFAULT_SMTP_PORT, sink.port)
+    say(f"smtp sink listening on {sink.host}:{sink.port}; mail is logged, not delivered")
+    return {"SMTP_HOST": sink.host, "SMTP_PORT": str(sink.port), "SMTP_STARTTLS": "false"}
+
+
+def _say_if_moved(say: Say, what: str, wanted: int, got: int) -> None:
+    if wanted != got:
+        say(f"port {wanted} is busy: {what} uses port {got} instead")
+
+
+def _console_script(name: str) -> str:
+    """The service's entry point from this interpreter's environment, else from PATH."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    return found or name
+
+
+def _raise_stop_requested(signum: int, frame: FrameType | None) -> None:
+    raise StopRequested(signal.Signals(signum).name)

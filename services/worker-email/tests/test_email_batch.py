@@ -1,0 +1,275 @@
+"""The email batch against a real SMTP server (aiosmtpd on a free port)."""
+
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from taskbus.errors import Retry
+from taskbus.parameters import EmailParameters, Recipient
+from taskbus_worker_email.handler import EmailResult, send_batch
+from taskbus_worker_email.message import message_id
+from taskbus_worker_email.settings import EmailWorkerSettings
+from taskbus_worker_email.smtp import Mailer, Misconfigured
+
+SENDER = "Reports <reports@example.test>"
+FAST_RETRIES = (0.01, 0.01, 0.01)
+
+
+class Sink:
+    """An aiosmtpd handler that keeps every message and answers some addresses with errors."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[Envelope, EmailMessage]] = []
+        self.sessions = 0
+        self.refuse: dict[str, str] = {}
+        self.defer: dict[str, int] = {}
+        self.refuse_senders = False
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.refuse_senders:
+            return "553 5.7.1 sender not allowed"
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        if self.defer.get(address, 0) > 0:
+            self.defer[address] -= 1
+            return "451 4.7.1 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.received.append((envelope, message))
+        return "250 Message accepted for delivery"
+
+    def delivered_to(self) -> list[str]:
+        return [to for envelope, _ in self.received for to in envelope.rcpt_tos]
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class Hooks:
+    """The attempt as a batch sees it: progress and checkpoints recorded, resume data kept."""
+
+    def __init__(self, resume: dict[str, Any] | None = None, *, die_at: int = 0) -> None:
+        self.resume = resume
+        self.checkpoints: list[dict[str, Any]] = []
+        self.progress_reported: list[float] = []
+        self._die_at = die_at
+
+    async def progress(self, percent: float, message: str | None = None) -> None:
+        self.progress_reported.append(percent)
+
+    async def checkpoint(self, data: dict[str, Any]) -> None:
+        self.checkpoints.append(data)
+        self.resume = data
+        if len(self.checkpoints) == self._die_at:
+            raise WorkerDied
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _settings(port: int) -> EmailWorkerSettings:
+    return EmailWorkerSettings(
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_from=SENDER,
+        smtp_username=None,
+        smtp_starttls=False,
+        smtp_timeout_s=5,
+    )
+
+
+@contextmanager
+def _running_sink(**smtp_options: Any) -> Iterator[tuple[Sink, EmailWorkerSettings]]:
+    sink, port = Sink(), _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port, **smtp_options)
+    controller.start()
+    try:
+        yield sink, _settings(port)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[Sink, EmailWorkerSettings]]:
+    with _running_sink() as running:
+        yield running
+
+
+async def _send(
+    params: EmailParameters, settings: EmailWorkerSettings, hooks: Hooks, task_id: UUID
+) -> EmailResult:
+    async with Mailer(settings) as mailer:
+        return await send_batch(
+            task_id, params, mailer, sender=SENDER, hooks=hooks, retry_delays=FAST_RETRIES
+        )
+
+
+async def test_each_recipient_gets_one_templated_message_over_one_connection(
+    server: tuple[Sink, EmailWorkerSettings],
+) -> None:
+    sink, settings = server
+    task_id, hooks = uuid4(), Hooks()
+    params = EmailParameters(
+        recipients=[Recipient(email="ada@example.test", name="Ada Lovelace"), "bob@example.test"],
+        subject="Report for {name}",
+        body='Dear {name} <{email}>,\n{"json": {"kept": 1}} {unknown} {0} {\n',
+    )
+
+    result = await _send(params, settings, hooks, task_id)
+
+    assert (result.sent, result.failed) == (2, 0)
+    assert sink.sessions == 1
+    assert sink.delivered_to() == ["ada@example.test", "bob@example.test"]
+    (ada_envelope, ada), (_, bob) = sink.received
+    assert ada_envelope.mail_from == "reports@example.test"
+    assert ada["From"] == SENDER
+    assert ada["To"] == "Ada Lovelace <ada@example.test>"
+    assert ada["Subject"] == "Report for Ada Lovelace"
+    assert ada["Message-ID"] == message_id(task_id, "ada@example.test")
+    assert bob["Subject"] == "Report for bob@example.test"
+    assert set(ada.keys()) == {
+        "From", "To", "Subject", "Date", "Message-ID", "Content-Type",
+        "Content-Transfer-Encoding", "MIME-Version",
+    }  # fmt: skip
+    body = ada.get_body()
+    assert body is not None
+    assert body.get_content().replace("\r\n", "\n") == (
+        'Dear Ada Lovelace <ada@example.test>,\n{"json": {"kept": 1}} {unknown} {0} {\n'
+    )
+    assert [(r.to, r.message_id, r.status) for r in result.recipients] == [
+        ("ada@example.test", ada["Message-ID"], "sent"),
+        ("bob@example.test", bob["Message-ID"], "sent"),
+    ]
+    assert hooks.progress_reported == [50, 100]
+
+
+async def test_a_refused_recipient_is_reported_while_the_others_are_sent(
+    server: tuple[Sink, EmailWorkerSettings],
+) -> None:
+    sink, settings = server
+    sink.refuse["nobody@example.test"] = "550 5.1.1 no such user"
+    params = EmailParameters(
+        recipients=["one@example.test", "nobody@example.test", "three@example.test"]
+    )
+
+    result = await _send(params, settings, Hooks(), uuid4())
+
+    assert (result.sent, result.failed) == (2, 1)
+    assert sink.delivered_to() == ["one@example.test", "three@example.test"]
+    refused = result.recipients[1]
+    assert (refused.to, refused.status) == ("nobody@example.test", "failed")
+    assert refused.error == "550 5.1.1 no such user"
+
+
+async def test_an_internationalised_address_goes_out_with_smtputf8(
+    server: tuple[Sink, EmailWorkerSettings],
+) -> None:
+    sink, settings = server
+    params = EmailParameters(recipients=[Recipient(email="jörg@exämple.test", name="Jörg")])
+
+    result = await _send(params, settings, Hooks(), uuid4())
+
+    assert result.sent == 1
+    assert sink.delivered_to() == ["jörg@exämple.test"]
+    assert sink.received[0][1]["To"] == "Jörg <jörg@exämple.test>"
+
+
+async def test_an_internationalised_address_fails_alone_without_smtputf8() -> None:
+    params = EmailParameters(recipients=["jörg@exämple.test", "ascii@example.test"])
+
+    with _running_sink(enable_SMTPUTF8=False) as (sink, settings):
+        result = await _send(params, settings, Hooks(), uuid4())
+
+    assert sink.delivered_to() == ["ascii@example.test"]
+    assert [r.status for r in result.recipients] == ["failed", "sent"]
+    assert result.recipients[0].error is not None
+    assert "SMTPUTF8 is not supported" in result.recipients[0].error
+
+
+async def test_resume_skips_recipients_already_handled(
+    server: tuple[Sink, EmailWorkerSettings],
+) -> None:
+    sink, settings = server
+    sink.refuse["user2@example.test"] = "550 5.1.1 no such user"
+    params = EmailParameters(num_emails=5)
+    task_id, crashed = uuid4(), Hooks(die_at=3)
+
+    with pytest.raises(WorkerDied):
+        await _send(params, settings, crashed, task_id)
+    result = await _send(params, settings, Hooks(resume=crashed.resume), task_id)
+
+    expected = [f"user{i}@example.test" for i in (1, 3, 4, 5)]
+    assert sink.delivered_to() == expected
+    assert (result.sent, result.failed) == (4, 1)
+    assert [r.status for r in result.recipients] == ["sent", "failed", "sent", "sent", "sent"]
+    assert result.recipients[1].error == "550 5.1.1 no such user"
+
+
+async def test_a_temporary_refusal_is_tried_again_then_reported(
+    server: tuple[Sink, EmailWorkerSettings],
+) -> None:
+    sink, settings = server
+    sink.defer = {"late@example.test": 2, "never@example.test": 100}
+    params = EmailParameters(recipients=["late@example.test", "never@example.test"])
+
+    result = await _send(params, settings, Hooks(), uuid4())
+
+    assert sink.delivered_to() == ["late@example.test"]
+    assert [r.status for r in result.recipients] == ["sent", "failed"]
+    assert result.recipients[1].error == "temporarily refused 4 times: 451 4.7.1 try again later"
+
+
+async def test_an_unreachable_server_asks_for_a_retry() -> None:
+    params = EmailParameters(num_emails=1)
+
+    with pytest.raises(Retry, match="SMTP server unavailable after 4 tries"):
+        await _send(params, _settings(_free_port()), Hooks(), uuid4())
+
+
+async def test_a_refused_sender_fails_the_whole_batch(
+    server: tuple[Sink, EmailWorkerSettings],
+) -> None:
+    sink, settings = server
+    sink.refuse_senders = True
+
+    with pytest.raises(Misconfigured, match=re.escape("553 5.7.1 sender not allowed")):
+        await _send(EmailParameters(num_emails=2), settings, Hooks(), uuid4())
+    assert sink.received == []

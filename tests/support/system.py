@@ -1,0 +1,255 @@
+"""The whole system as processes, for end-to-end tests: five services against real infra.
+
+Each ``System`` gets its own NATS namespace (stream, consumers, buckets) and its own
+Postgres database, so systems share one nats-server and one Postgres without seeing each
+other's tasks.
+"""
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+from httpx_sse import connect_sse
+
+SERVICES = (
+    "taskbus-api",
+    "taskbus-projector",
+    "taskbus-worker-csv",
+    "taskbus-worker-email",
+    "taskbus-worker-image",
+)
+_BIN = Path(sys.executable).parent
+_READY_LINES = {
+    "taskbus-api": "api ready",
+    "taskbus-projector": "projector following the log",
+    "taskbus-worker-csv": "worker ready",
+    "taskbus-worker-email": "worker ready",
+    "taskbus-worker-image": "worker ready",
+}
+
+Task = dict[str, Any]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class System:
+    namespace: str
+    env: dict[str, str]
+    log_dir: Path
+    api_url: str
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    client: httpx.Client = field(init=False)
+    _lines: dict[str, list[str]] = field(default_factory=dict)
+    _output: threading.Condition = field(default_factory=threading.Condition)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.Client(base_url=self.api_url, timeout=30)
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def start(self, service: str, *args: str, env: dict[str, str] | None = None) -> None:
+        """Start a service and return once it logged that it is ready."""
+        after = len(self._lines.setdefault(service, []))
+        process = subprocess.Popen(
+            [str(_BIN / service), *args],
+            env={**os.environ, **self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes[service] = process
+        threading.Thread(target=self._pump_output, args=(service, process), daemon=True).start()
+        self.wait_for_log(service, _READY_LINES[service], after=after)
+
+    def _pump_output(self, service: str, process: subprocess.Popen[bytes]) -> None:
+        """Copy a service's output to its log file and wake anyone waiting on a line."""
+        assert process.stdout is not None
+        with self.log_path(service).open("ab") as log:
+            for raw in process.stdout:
+                log.write(raw)
+                log.flush()
+                with self._output:
+                    self._lines[service].append(raw.decode(errors="replace"))
+                    self._output.notify_all()
+        with self._output:
+            self._output.notify_all()
+
+    def stop(self, service: str, sig: signal.Signals = signal.SIGTERM, timeout: float = 15) -> int:
+        process = self.processes.pop(service)
+        if process.poll() is None:
+            process.send_signal(sig)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            return process.wait()
+
+    def kill(self, service: str) -> None:
+        """kill -9: no shutdown handler runs, in-flight work is simply abandoned."""
+        self.stop(service, signal.SIGKILL)
+
+    def close(self) -> None:
+        self.client.close()
+        for service in list(self.processes):
+            self.stop(service)
+
+    def log_path(self, service: str) -> Path:
+        return self.log_dir / f"{service}.log"
+
+    def log_lines(self, service: str) -> list[str]:
+        with self._output:
+            return list(self._lines.get(service, []))
+
+    def wait_for_log(self, service: str, *needles: str, after: int = 0, timeout: float = 30) -> str:
+        """Wait for a line of the service's output (from line ``after``) holding every needle."""
+
+        def found() -> str | None:
+            for line in self._lines.get(service, [])[after:]:
+                if all(needle in line for needle in needles):
+                    return line
+            return None
+
+        def exited() -> bool:
+            process = self.processes.get(service)
+            return process is not None and process.poll() is not None
+
+        with self._output:
+            self._output.wait_for(lambda: found() is not None or exited(), timeout)
+            line = found()
+        if line is None:
+            tail = "".join(self.log_lines(service)[-40:])
+            raise TimeoutError(f"{service} did not log {needles!r}:\n{tail}")
+        return line
+
+    # -- API ---------------------------------------------------------------------------------
+
+    def submit(
+        self, task_type: str, parameters: dict[str, Any] | None = None, **extra: Any
+    ) -> Task:
+        response = self.client.post(
+            "/api/tasks/submit",
+            json={"task_type": task_type, "parameters": parameters or {}, **extra},
+            params={"wait": 10},
+        )
+        assert response.status_code == 201, response.text
+        task: Task = response.json()
+        return task
+
+    def get(self, task_id: str) -> Task:
+        response = self.client.get(f"/api/tasks/{task_id}")
+        assert response.status_code == 200, response.text
+        task: Task = response.json()
+        return task
+
+    def watch(self, task_id: str, *, timeout: float = 60) -> Iterator[Task]:
+        """Every state of the task from its current one on, as the SSE stream delivers it.
+
+        Raises TimeoutError when ``timeout`` passes (keep-alive pings do not count).
+        """
+        client = httpx.Client(base_url=self.api_url, timeout=httpx.Timeout(timeout))
+        deadline = threading.Timer(timeout, client.close)
+        deadline.start()
+        try:
+            with connect_sse(
+                client,
+                "GET",
+                "/api/stream",
+                params={"task_id": task_id},
+                headers={"Last-Event-ID": "0"},
+            ) as source:
+                for sse in source.iter_sse():
+                    if sse.event == "task":
+                        yield json.loads(sse.data)
+        except (httpx.HTTPError, RuntimeError) as exc:
+            if not deadline.is_alive():
+                raise TimeoutError(
+                    f"no satisfying update of task {task_id} in {timeout} s"
+                ) from exc
+            raise
+        finally:
+            deadline.cancel()
+            client.close()
+
+    def wait_until(
+        self, task_id: str, predicate: Callable[[Task], bool], *, timeout: float = 60
+    ) -> Task:
+        """Follow the task over SSE until ``predicate`` holds; no polling, no sleeping."""
+        for task in self.watch(task_id, timeout=timeout):
+            if predicate(task):
+                return task
+        raise AssertionError(f"the stream of task {task_id} ended early")
+
+    def wait_for_status(self, task_id: str, *statuses: str, timeout: float = 60) -> Task:
+        return self.wait_until(task_id, lambda t: t["status"] in statuses, timeout=timeout)
+
+
+def create_database(database_url: str) -> str:
+    """A new, empty database on the server of ``database_url``; returns its URL."""
+    name = f"t_{secrets.token_hex(6)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return urlsplit(database_url)._replace(path=f"/{name}").geturl()
+
+
+@contextmanager
+def running_system(
+    *,
+    nats_url: str,
+    database_url: str,
+    smtp_host: str,
+    smtp_port: int,
+    log_dir: Path,
+    services: tuple[str, ...] = SERVICES,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[System]:
+    namespace = f"t{secrets.token_hex(5)}"
+    port = free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        "NATS_URL": nats_url,
+        "DATABASE_URL": create_database(database_url),
+        "TASKBUS_NAMESPACE": namespace,
+        "PORT": str(port),
+        "SMTP_HOST": smtp_host,
+        "SMTP_PORT": str(smtp_port),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        # Short enough that a killed worker's task comes back within seconds.
+        "WORKER_ACK_WAIT_S": "3",
+        "WORKER_RETRY_BASE_S": "0.2",
+        "WORKER_RETRY_MAX_S": "1",
+        **(extra_env or {}),
+    }
+    system = System(namespace, env, log_dir, f"http://127.0.0.1:{port}")
+    try:
+        for service in services:
+            system.start(service)
+        yield system
+    finally:
+        system.close()

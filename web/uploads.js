@@ -1,0 +1,115 @@
+// A file field that uploads as soon as files are chosen or dropped, so that by the time the
+// form is submitted the files are in the object store and only their ids are sent.
+
+import { uploadFile } from "./api.js";
+import { h } from "./dom.js";
+import { formatBytes } from "./format.js";
+import { errorMessage } from "./toasts.js";
+
+export class UploadField {
+  /**
+   * zone: the drop target (a <label> around input); input: the <input type=file>;
+   * list: the <ul> that shows the files; multiple: keep several files or replace the one held;
+   * accepts(file): whether a dropped file is of a kind this field takes.
+   */
+  constructor({ zone, input, list, multiple, accepts, onChange }) {
+    this.input = input;
+    this.list = list;
+    this.multiple = multiple;
+    this.accepts = accepts;
+    this.onChange = onChange;
+    this.items = [];
+    input.addEventListener("change", () => {
+      this.add([...input.files]);
+      input.value = "";
+    });
+    zone.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      zone.classList.add("dragging");
+    });
+    zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+    zone.addEventListener("drop", (event) => {
+      event.preventDefault();
+      zone.classList.remove("dragging");
+      this.add([...(event.dataTransfer?.files ?? [])]);
+    });
+  }
+
+  add(files) {
+    const chosen = files.filter((file) => this.accepts(file));
+    if (chosen.length === 0) return;
+    if (!this.multiple) {
+      for (const item of this.items) this.remove(item);
+      chosen.length = 1;
+    }
+    for (const file of chosen) this.start(file);
+    this.onChange();
+  }
+
+  start(file) {
+    const item = { file, fileId: null, error: null, preview: null };
+    if (file.type.startsWith("image/")) item.preview = URL.createObjectURL(file);
+    item.status = h("span", { class: "upload-status" }, "Uploading…");
+    item.el = this.itemElement(item);
+    this.list.append(item.el);
+    this.items.push(item);
+    item.done = uploadFile(file, (fraction) => {
+      item.status.textContent = `Uploading… ${Math.round(fraction * 100)}%`;
+    }).then(
+      (info) => {
+        item.fileId = info.file_id;
+        item.el.dataset.fileId = info.file_id;
+        item.el.dataset.state = "done";
+        item.status.textContent = "Uploaded";
+        this.onChange();
+      },
+      (error) => {
+        item.error = errorMessage(error);
+        item.el.dataset.state = "error";
+        item.status.textContent = item.error;
+        this.onChange();
+      },
+    );
+  }
+
+  itemElement(item) {
+    const remove = h(
+      "button",
+      { type: "button", class: "button small ghost", "aria-label": `Remove ${item.file.name}` },
+      "Remove",
+    );
+    remove.addEventListener("click", () => {
+      this.remove(item);
+      this.onChange();
+    });
+    return h(
+      "li",
+      { class: "upload-item", dataset: { state: "uploading", testid: "upload-item" } },
+      item.preview ? h("img", { src: item.preview, alt: "", class: "upload-thumb" }) : null,
+      h("span", { class: "upload-name" }, item.file.name),
+      h("span", { class: "upload-size muted" }, formatBytes(item.file.size)),
+      item.status,
+      remove,
+    );
+  }
+
+  remove(item) {
+    if (item.preview) URL.revokeObjectURL(item.preview);
+    item.el.remove();
+    this.items = this.items.filter((other) => other !== item);
+  }
+
+  /** Wait for every upload in progress to finish, successfully or not. */
+  async settled() {
+    await Promise.allSettled(this.items.map((item) => item.done));
+  }
+
+  fileIds() {
+    return this.items.filter((item) => item.fileId).map((item) => item.fileId);
+  }
+
+  /** Messages of the uploads that failed, to show next to the field. */
+  errors() {
+    return this.items.filter((item) => item.error).map((item) => `${item.file.name}: ${item.error}`);
+  }
+}
