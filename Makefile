@@ -14,7 +14,7 @@ install:
 		|| $(PYTHON) -m pip install --quiet uv \
 		|| $(PYTHON) -m pip install --quiet --user uv \
 		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
-	$(UV) sync --all-packages
+	$(UV) sync --all-packages --locked
 
 up: install
 	$(VENV)/bin/taskbus-dev

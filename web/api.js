@@ -1,7 +1,7 @@
 // The HTTP API, one function per endpoint. Every failure becomes an ApiError whose message is
 // fit to show a person: the server's `detail` when it sent one.
 
-export class ApiError extends Error {
+class ApiError extends Error {
   /**
    * status: the HTTP status, 0 when the server could not be reached.
    * detail: the `detail` of the error body: a string, or FastAPI's list of validation errors.

@@ -27,10 +27,6 @@ export function typeLabel(taskType) {
   return TYPE_LABELS[taskType] ?? String(taskType);
 }
 
-export function isTerminal(status) {
-  return status === "SUCCESS" || status === "FAILED" || status === "CANCELLED";
-}
-
 export function canCancel(status) {
   return status === "PENDING" || status === "RUNNING";
 }
@@ -97,7 +93,7 @@ export function parseTime(iso) {
 }
 
 /** "12 s ago", "5 min ago", "in 3 s": how far a moment is from now. */
-export function relativeTime(iso, now = Date.now()) {
+function relativeTime(iso, now = Date.now()) {
   const ms = parseTime(iso);
   if (ms === null) return "–";
   const delta = Math.round((now - ms) / 1000);

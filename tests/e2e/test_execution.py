@@ -90,7 +90,7 @@ def test_email_sending_delivers_over_smtp(system: System, smtp_server: MailTrap)
     assert done["result"]["sent"] == 2
     assert done["result"]["failed"] == 0
     ids = {r["message_id"] for r in done["result"]["recipients"]}
-    delivered = [m.message for m in smtp_server.messages() if m.message["Message-ID"] in ids]
+    delivered = [m.message for m in smtp_server.messages if m.message["Message-ID"] in ids]
     assert len(delivered) == 2
     ada = next(m for m in delivered if "ada@example.com" in m["To"])
     assert any("bob@example.com" in m["To"] for m in delivered)

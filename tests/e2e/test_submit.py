@@ -88,7 +88,7 @@ def test_same_idempotency_key_returns_the_same_task_once(system: System) -> None
 
     assert first.status_code == second.status_code == 201
     assert first.json()["id"] == second.json()["id"]
-    assert first.json()["seq"] == second.json()["seq"]
+    assert first.json()["created_at"] == second.json()["created_at"]
     listed = system.client.get("/api/tasks/", params={"q": key}).json()["items"]
     assert [t["id"] for t in listed] == [first.json()["id"]]
     events = system.client.get(f"/api/tasks/{first.json()['id']}/events").json()["items"]

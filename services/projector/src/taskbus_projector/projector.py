@@ -62,16 +62,20 @@ class Projector:
             self.progress.position = await load_position(conn, self._projection)
         sub = await self._subscribe(self.progress.position)
         log.info("projector following the log", position=self.progress.position)
-        while not stop.is_set():
-            try:
-                msgs = await sub.fetch(
-                    self._settings.batch_size, timeout=self._settings.fetch_timeout_s
-                )
-            except (TimeoutError, NatsTimeoutError):
-                if until_caught_up:
-                    return
-                continue
-            await self._project(msgs)
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(
+                        self._settings.batch_size, timeout=self._settings.fetch_timeout_s
+                    )
+                except (TimeoutError, NatsTimeoutError):
+                    if until_caught_up:
+                        return
+                    continue
+                await self._project(msgs)
+        finally:
+            # Without this, draining the connection waits out nats-py's drain timeout.
+            await sub.unsubscribe()
 
     async def _subscribe(self, position: int) -> JetStreamContext.PullSubscription:
         """Bind to the durable consumer, recreating it if it is ahead of our position.
