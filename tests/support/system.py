@@ -143,12 +143,18 @@ class System:
     # -- API ---------------------------------------------------------------------------------
 
     def submit(
-        self, task_type: str, parameters: dict[str, Any] | None = None, **extra: Any
+        self,
+        task_type: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        wait: float = 10,
+        **extra: Any,
     ) -> Task:
+        """Submit and, unless ``wait`` is 0, answer once the read model shows the task."""
         response = self.client.post(
             "/api/tasks/submit",
             json={"task_type": task_type, "parameters": parameters or {}, **extra},
-            params={"wait": 10},
+            params={"wait": wait},
         )
         assert response.status_code == 201, response.text
         task: Task = response.json()
