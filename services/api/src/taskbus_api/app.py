@@ -15,7 +15,7 @@ from taskbus.readmodel.schema import migrate
 from taskbus_api.deps import Resources
 from taskbus_api.errors import install_error_handlers
 from taskbus_api.feed import ChangeFeed
-from taskbus_api.routes import health, stream, tasks
+from taskbus_api.routes import health, overview, stream, tasks
 from taskbus_api.security import ApiKeyRequired, SecurityHeaders
 from taskbus_api.settings import ApiSettings
 
@@ -64,7 +64,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     if settings.api_key:
         app.add_middleware(ApiKeyRequired, api_key=settings.api_key)
-    for module in (tasks, stream, health):
+    for module in (tasks, stream, overview, health):
         app.include_router(module.router)
     _serve_web(app, settings)
     return app

@@ -4,7 +4,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from nats.aio.msg import Msg
@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 
 WorkEvent = TaskSubmitted | TaskRetried
 Handler = Callable[[TaskContext, Any], Awaitable[BaseModel | dict[str, Any]]]
+Outcome = Literal["succeeded", "failed"]
 
 
 class Attempt:
@@ -56,6 +57,7 @@ class Attempt:
         self._handler_task: asyncio.Task[BaseModel | dict[str, Any]] | None = None
         self._cancelled_by_user = False
         self._handed_back = False
+        self.outcome: Outcome | None = None
         self.log = log.bind(
             task_id=str(event.task_id), task_type=event.task_type.value, attempt=event.attempt
         )
@@ -194,6 +196,7 @@ class Attempt:
         )
         self.log.info("attempt succeeded")
         await self._msg.ack()
+        self.outcome = "succeeded"
 
     async def _fail(
         self, error: str, *, retry_delay: float | None, reason: FailureReason = "error"
@@ -214,6 +217,7 @@ class Attempt:
         if will_retry:
             await self._schedule_retry(failed)
         await self._msg.ack()
+        self.outcome = "failed"
 
     async def _schedule_retry(self, failed: TaskFailed) -> None:
         event = self.event

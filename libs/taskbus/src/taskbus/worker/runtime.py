@@ -10,18 +10,21 @@ from uuid import UUID
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.kv import KeyValue
 from pydantic import BaseModel, ValidationError
 
 from taskbus import subjects
 from taskbus.connections import connect_nats
 from taskbus.eventlog import EventLog, ensure_stream
-from taskbus.events import TaskFailed, TaskRetried, TaskSubmitted, decode_event
+from taskbus.events import TaskFailed, TaskRetried, TaskSubmitted, decode_event, utcnow
 from taskbus.tasks import TaskType
 from taskbus.worker.attempt import Attempt, Handler
 from taskbus.worker.settings import WorkerSettings
+from taskbus.workers import HEARTBEAT_S, WorkerStatus, workers_bucket
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +65,9 @@ class Worker:
         self._running: dict[UUID, Attempt] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
+        self._started_at = utcnow()
+        self._processed = 0
+        self._failed = 0
         self._rng = random.Random()
         self._ready = ready
 
@@ -77,14 +83,18 @@ class Worker:
             queue=subjects.worker_consumer(task_type),
             cb=self._on_max_deliveries,
         )
+        kv = await workers_bucket(self._js, self._subjects, replicas=self._settings.stream_replicas)
+        heartbeat = asyncio.create_task(self._heartbeat(kv))
         self._ready.set()
         log.info("worker ready", task_type=task_type.value, worker_id=self._settings.worker_id)
         while not stop.is_set():
             await self._fetch_and_start(work)
+        heartbeat.cancel()
         # Unsubscribe first: a drained connection otherwise waits out nats-py's drain timeout
         # on a pull subscription whose last fetches came back empty.
         await work.unsubscribe()
         await self._shutdown()
+        await kv.delete(self._status().key)
 
     async def _fetch_and_start(self, work: JetStreamContext.PullSubscription) -> None:
         capacity = self._settings.concurrency - len(self._tasks)
@@ -132,6 +142,31 @@ class Worker:
             attempt.log.exception("attempt crashed; leaving it for redelivery")
         finally:
             self._running.pop(event.task_id, None)
+        if attempt.outcome is not None:
+            self._processed += 1
+            if attempt.outcome == "failed":
+                self._failed += 1
+
+    def _status(self) -> WorkerStatus:
+        return WorkerStatus(
+            worker_id=self._settings.worker_id,
+            task_type=self._spec.task_type,
+            current_tasks=list(self._running),
+            processed=self._processed,
+            failed=self._failed,
+            started_at=self._started_at,
+            last_heartbeat=utcnow(),
+        )
+
+    async def _heartbeat(self, kv: KeyValue) -> None:
+        """Announce this worker and what it runs, for ``/api/workers``."""
+        while True:
+            status = self._status()
+            try:
+                await kv.put(status.key, status.model_dump_json().encode())
+            except NatsError as exc:
+                log.warning("worker heartbeat failed", error=str(exc))
+            await asyncio.sleep(HEARTBEAT_S)
 
     async def _on_cancel(self, msg: Msg) -> None:
         attempt = self._running.get(subjects.task_id_of(msg.subject))

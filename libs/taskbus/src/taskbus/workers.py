@@ -1,0 +1,68 @@
+"""Live workers: each announces itself in a JetStream key-value bucket whose entries expire.
+
+A worker that stops heartbeating (crashed, partitioned) disappears from the bucket by
+itself after ``TTL_S``; a worker that shuts down cleanly removes its entry at once.
+"""
+
+import re
+from datetime import datetime
+from uuid import UUID
+
+import structlog
+from nats.js import JetStreamContext
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
+from nats.js.kv import KeyValue
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from taskbus.subjects import Subjects
+from taskbus.tasks import TaskType
+
+log = structlog.get_logger(__name__)
+
+HEARTBEAT_S = 5.0
+TTL_S = 3 * HEARTBEAT_S
+_KEY_UNSAFE = re.compile(r"[^-/_=.a-zA-Z0-9]")
+
+
+class WorkerStatus(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    worker_id: str
+    task_type: TaskType
+    current_tasks: list[UUID]
+    processed: int
+    failed: int
+    started_at: datetime
+    last_heartbeat: datetime
+
+    @property
+    def key(self) -> str:
+        return _KEY_UNSAFE.sub("_", self.worker_id)
+
+
+async def workers_bucket(js: JetStreamContext, subjects: Subjects, *, replicas: int) -> KeyValue:
+    try:
+        return await js.key_value(subjects.workers_bucket)
+    except BucketNotFoundError:
+        return await js.create_key_value(
+            bucket=subjects.workers_bucket, ttl=TTL_S, history=1, replicas=replicas
+        )
+
+
+async def live_workers(kv: KeyValue) -> list[WorkerStatus]:
+    """Every worker that heartbeated within the last ``TTL_S`` seconds."""
+    try:
+        keys = await kv.keys()
+    except NoKeysError:
+        return []
+    statuses: list[WorkerStatus] = []
+    for key in keys:
+        try:
+            entry = await kv.get(key)
+            if entry.value:
+                statuses.append(WorkerStatus.model_validate_json(entry.value))
+        except KeyNotFoundError:
+            continue  # expired or removed between listing and reading
+        except ValidationError as exc:
+            log.warning("ignoring malformed worker heartbeat", key=key, error=str(exc))
+    return sorted(statuses, key=lambda s: (s.task_type, s.worker_id))
