@@ -5,6 +5,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
+from taskbus.devrun.smtp import MailTrap
 
 from support.system import SERVICES, System, running_system
 
@@ -14,14 +15,17 @@ SystemFactory = Callable[..., AbstractContextManager[System]]
 
 
 @pytest.fixture(scope="session")
-def system_factory(nats_url: str, database_url: str, smtp_server) -> SystemFactory:  # type: ignore[no-untyped-def]
+def system_factory(nats_url: str, database_url: str, smtp_server: MailTrap) -> SystemFactory:
     """Start a further, isolated system (own namespace and database) for one test."""
 
     def factory(
-        name: str, services: tuple[str, ...] = SERVICES, extra_env: dict[str, str] | None = None
+        name: str,
+        services: tuple[str, ...] = SERVICES,
+        extra_env: dict[str, str] | None = None,
+        nats: str | None = None,
     ) -> AbstractContextManager[System]:
         return running_system(
-            nats_url=nats_url,
+            nats_url=nats or nats_url,
             database_url=database_url,
             smtp_host=smtp_server.host,
             smtp_port=smtp_server.port,

@@ -58,6 +58,7 @@ class System:
     api_url: str
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     client: httpx.Client = field(init=False)
+    health_ports: dict[str, int] = field(default_factory=dict)
     _lines: dict[str, list[str]] = field(default_factory=dict)
     _output: threading.Condition = field(default_factory=threading.Condition)
 
@@ -67,8 +68,14 @@ class System:
     # -- processes ---------------------------------------------------------------------------
 
     def start(self, service: str, *args: str, env: dict[str, str] | None = None) -> None:
-        """Start a service and return once it logged that it is ready."""
+        """Start a service and return once it logged that it is ready.
+
+        Workers and the projector get a probe port of their own (``probe_url``).
+        """
         after = len(self._lines.setdefault(service, []))
+        if service != "taskbus-api":
+            self.health_ports.setdefault(service, free_port())
+            env = {"HEALTH_PORT": str(self.health_ports[service]), **(env or {})}
         process = subprocess.Popen(
             [str(_BIN / service), *args],
             env={**os.environ, **self.env, **(env or {})},
@@ -111,6 +118,10 @@ class System:
         self.client.close()
         for service in list(self.processes):
             self.stop(service)
+
+    def probe_url(self, service: str) -> str:
+        """Where a worker's or the projector's /healthz, /readyz and /metrics answer."""
+        return f"http://127.0.0.1:{self.health_ports[service]}"
 
     def log_path(self, service: str) -> Path:
         return self.log_dir / f"{service}.log"

@@ -11,6 +11,7 @@ from nats.js.errors import NotFoundError
 from taskbus.events import TaskEvent, decode_event, encode_event
 from taskbus.settings import CommonSettings
 from taskbus.subjects import Subjects
+from taskbus.tracing import trace_headers
 
 log = structlog.get_logger(__name__)
 
@@ -63,10 +64,12 @@ class EventLog:
         ``msg_id`` makes the append idempotent within the stream's duplicate window: a
         repeat is not stored again and its ack says ``duplicate`` with the first sequence.
         """
-        headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+        headers = trace_headers()
+        if msg_id:
+            headers["Nats-Msg-Id"] = msg_id
         subject = self.subjects.event(event.type, event.task_type, event.task_id)
         ack = await self.js.publish(
-            subject, encode_event(event), stream=self.subjects.stream, headers=headers
+            subject, encode_event(event), stream=self.subjects.stream, headers=headers or None
         )
         return ack
 

@@ -30,6 +30,11 @@ class CommonSettings(BaseSettings):
     readmodel_schema: str = Field(
         "taskbus", validation_alias="READMODEL_SCHEMA", pattern="^[a-z_][a-z0-9_]{0,40}$"
     )
+    # Probes are scraped from outside the process (kubelet, Prometheus), so listen widely.
+    health_host: str = Field("0.0.0.0", validation_alias="HEALTH_HOST")
+    health_port: int | None = Field(
+        None, ge=1, le=65535, validation_alias="HEALTH_PORT", description="unset: no probe port"
+    )
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     log_format: str = Field("json", validation_alias="LOG_FORMAT", pattern="^(json|console)$")
     stream_replicas: int = Field(1, ge=1, le=5, validation_alias="NATS_STREAM_REPLICAS")

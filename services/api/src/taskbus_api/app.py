@@ -16,7 +16,7 @@ from taskbus_api.deps import Resources
 from taskbus_api.errors import install_error_handlers
 from taskbus_api.feed import ChangeFeed
 from taskbus_api.routes import health, overview, stream, tasks
-from taskbus_api.security import ApiKeyRequired, SecurityHeaders
+from taskbus_api.security import ApiKeyRequired, SecurityHeaders, TraceRequests
 from taskbus_api.settings import ApiSettings
 
 log = structlog.get_logger(__name__)
@@ -61,6 +61,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(TraceRequests)
     app.add_middleware(SecurityHeaders)
     if settings.api_key:
         app.add_middleware(ApiKeyRequired, api_key=settings.api_key)

@@ -6,9 +6,10 @@ does to the task is decided by the projector's fold, never here.
 
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
+import structlog
 from nats.js.api import PubAck
 from pydantic import ValidationError
-from taskbus import subjects
+from taskbus import metrics, subjects
 from taskbus.eventlog import EventLog
 from taskbus.events import TaskCancelled, TaskRetried, TaskSubmitted
 from taskbus.parameters import validate_parameters
@@ -16,6 +17,8 @@ from taskbus.tasks import DEFAULT_MAX_ATTEMPTS
 
 from taskbus_api.errors import Conflict, validation_error
 from taskbus_api.schemas import SubmitRequest, Task
+
+log = structlog.get_logger(__name__)
 
 # Idempotency keys map to task ids in their own namespace.
 _IDEMPOTENCY_NAMESPACE = uuid5(NAMESPACE_URL, "https://taskbus.dev/idempotency-key")
@@ -43,7 +46,9 @@ async def submit(
         timeout_s=request.timeout_s,
     )
     msg_id = None if idempotency_key is None else subjects.submit_msg_id(idempotency_key)
-    return event, await log.append(event, msg_id=msg_id)
+    ack = await log.append(event, msg_id=msg_id)
+    _record("submit", event.task_id, ack.seq)
+    return event, ack
 
 
 async def cancel(log: EventLog, task: Task) -> int:
@@ -52,6 +57,7 @@ async def cancel(log: EventLog, task: Task) -> int:
             f"task {task.id} is {task.status.value}; only PENDING or RUNNING tasks can be cancelled"
         )
     ack = await log.append(TaskCancelled(task_id=task.id, task_type=task.task_type))
+    _record("cancel", task.id, ack.seq)
     return ack.seq
 
 
@@ -70,4 +76,10 @@ async def retry(log: EventLog, task: Task) -> int:
         timeout_s=task.timeout_s,
     )
     ack = await log.append(event, msg_id=subjects.retry_msg_id(task.id, attempt))
+    _record("retry", task.id, ack.seq)
     return ack.seq
+
+
+def _record(command: str, task_id: UUID, seq: int) -> None:
+    metrics.COMMANDS.labels(command).inc()
+    log.info("command accepted", command=command, task_id=str(task_id), seq=seq)

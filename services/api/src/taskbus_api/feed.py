@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import structlog
 from asyncpg.pool import PoolConnectionProxy
+from taskbus import metrics
 from taskbus.readmodel.database import Connection
 
 from taskbus_api.queries import TaskFilter, changed_since, projected_position
@@ -104,10 +105,12 @@ class ChangeFeed:
     def subscribe(self) -> Subscription:
         sub = Subscription(self)
         self._subscribers.add(sub)
+        metrics.SSE_CLIENTS.set(len(self._subscribers))
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
+        metrics.SSE_CLIENTS.set(len(self._subscribers))
 
     @property
     def subscriber_count(self) -> int:

@@ -2,6 +2,7 @@
 
 import uvicorn
 from taskbus.logs import configure_logging
+from taskbus.tracing import configure_tracing
 
 from taskbus_api.app import create_app
 from taskbus_api.settings import ApiSettings
@@ -10,6 +11,7 @@ from taskbus_api.settings import ApiSettings
 def main() -> None:
     settings = ApiSettings()
     configure_logging(settings.log_level, settings.log_format, service="api")
+    configure_tracing("api")
     uvicorn.run(
         create_app(settings),
         host=settings.host,

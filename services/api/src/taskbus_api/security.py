@@ -1,10 +1,11 @@
-"""HTTP hardening: security headers on every response, and the optional API key."""
+"""HTTP middleware: security headers, the optional API key, and request tracing."""
 
 import secrets
 
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from taskbus.tracing import traced
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:;"
@@ -18,6 +19,20 @@ _SECURITY_HEADERS = {
 }
 # Probes and the dependency report stay open so orchestrators need no secret.
 _OPEN_PATHS = frozenset({"/api/health", "/healthz", "/readyz", "/metrics"})
+
+
+class TraceRequests(BaseHTTPMiddleware):
+    """Each API call is a span continuing the caller's ``traceparent``, if any.
+
+    Events appended while handling it carry the trace on to workers and the projector.
+    """
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        path = request.url.path
+        if not path.startswith("/api/") or path == "/api/stream":
+            return await call_next(request)
+        with traced(f"{request.method} {path}", parent=request.headers):
+            return await call_next(request)
 
 
 class SecurityHeaders(BaseHTTPMiddleware):

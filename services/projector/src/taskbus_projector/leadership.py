@@ -1,6 +1,7 @@
 """Only one projector folds into a read-model schema at a time; others stand by."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,10 +10,12 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
+_STANDBY_POLL_S = 2.0
+
 
 @asynccontextmanager
-async def leadership(pool: asyncpg.Pool, schema: str) -> AsyncIterator[None]:
-    """Hold the schema's advisory lock for the duration of the block (waits for it).
+async def leadership(pool: asyncpg.Pool, schema: str, stop: asyncio.Event) -> AsyncIterator[bool]:
+    """Hold the schema's advisory lock for the block; yields False if ``stop`` came first.
 
     The lock lives on a connection held out of the pool. Should that connection die and a
     standby take over, two projectors fold the same events for a moment: harmless, since
@@ -20,13 +23,20 @@ async def leadership(pool: asyncpg.Pool, schema: str) -> AsyncIterator[None]:
     """
     conn = await pool.acquire()
     key = f"taskbus-projector:{schema}"
+    leading = False
     try:
-        while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+        while not (
+            leading := await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key)
+        ):
             log.info("another projector leads; standing by", schema=schema)
-            await asyncio.sleep(2)
-        log.info("projector leads", schema=schema)
-        yield
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), _STANDBY_POLL_S)
+            if stop.is_set():
+                break
+        if leading:
+            log.info("projector leads", schema=schema)
+        yield leading
     finally:
-        if not conn.is_closed():
+        if leading and not conn.is_closed():
             await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
         await pool.release(conn)

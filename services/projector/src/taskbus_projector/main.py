@@ -8,8 +8,10 @@ from taskbus.connections import connect_nats
 from taskbus.eventlog import ensure_stream
 from taskbus.lifecycle import install_stop_signals, run
 from taskbus.logs import configure_logging
+from taskbus.probes import serve_probes
 from taskbus.readmodel.database import create_pool
 from taskbus.readmodel.schema import migrate
+from taskbus.tracing import configure_tracing
 
 from taskbus_projector.leadership import leadership
 from taskbus_projector.projector import Projector
@@ -25,18 +27,33 @@ async def serve(settings: ProjectorSettings, *, rebuild_first: bool) -> None:
     nc = await connect_nats(settings.nats_url, name="projector")
     js = nc.jetstream()
     pool = await create_pool(settings.database_url, settings.readmodel_schema, max_size=4)
+    probes = None
+    if settings.health_port is not None:
+        # A standby (waiting for the leader lock) is ready too: it must not block rollouts.
+        probes = asyncio.create_task(
+            serve_probes(
+                lambda: nc.is_connected and not pool.is_closing(),
+                host=settings.health_host,
+                port=settings.health_port,
+                stop=stop,
+            )
+        )
     try:
         await ensure_stream(js, settings)
         async with pool.acquire() as conn:
             await migrate(conn, settings.readmodel_schema)
         if rebuild_first:
             await rebuild(js, pool, settings)
-        async with leadership(pool, settings.readmodel_schema):
-            await Projector(js, pool, settings, schema=settings.readmodel_schema).run(stop)
+        async with leadership(pool, settings.readmodel_schema, stop) as leading:
+            if leading:
+                await Projector(js, pool, settings, schema=settings.readmodel_schema).run(stop)
     finally:
         log.info("projector stopping")
         await pool.close()
         await nc.drain()
+        if probes is not None:
+            stop.set()
+            await probes
 
 
 def main() -> None:
@@ -49,4 +66,5 @@ def main() -> None:
     args = parser.parse_args()
     settings = ProjectorSettings()
     configure_logging(settings.log_level, settings.log_format, service="projector")
+    configure_tracing("projector")
     run(lambda: serve(settings, rebuild_first=args.rebuild))

@@ -1,6 +1,8 @@
 """The projector's I/O shell: fetch events in order, fold them in batches, commit, ack."""
 
 import asyncio
+import logging
+import time
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -12,10 +14,12 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
+from taskbus import metrics
 from taskbus.eventlog import LoggedEvent
 from taskbus.events import decode_event
 from taskbus.readmodel.database import Connection
 from taskbus.subjects import PROJECTOR_CONSUMER, Subjects
+from taskbus.tracing import trace_id_of
 
 from taskbus_projector.fold import fold
 from taskbus_projector.settings import ProjectorSettings
@@ -115,6 +119,7 @@ class Projector:
         if fresh:
             events = self._decode(fresh)
             position = fresh[-1].metadata.sequence.stream
+            started = time.monotonic()
             async with self._pool.acquire() as conn, conn.transaction():
                 states = await self._fold(conn, events)
                 await write_batch(
@@ -127,19 +132,35 @@ class Projector:
                 )
             self.progress.position = position
             self.progress.events_folded += len(events)
+            metrics.FOLD_BATCH_SECONDS.observe(time.monotonic() - started)
+            metrics.EVENTS_FOLDED.inc(len(events))
+            metrics.PROJECTOR_POSITION.set(position)
+        metrics.PROJECTOR_LAG.set(msgs[-1].metadata.num_pending)
         # AckPolicy.ALL: acking the last message acks the whole batch.
         await msgs[-1].ack()
 
     @staticmethod
     def _decode(msgs: list[Msg]) -> list[LoggedEvent]:
         events: list[LoggedEvent] = []
+        # One line per event is for following a task's trace, too costly at full speed.
+        trace_each = logging.getLogger(__name__).isEnabledFor(logging.DEBUG)
         for msg in msgs:
             seq = msg.metadata.sequence.stream
             try:
-                events.append(LoggedEvent(seq, decode_event(msg.data)))
+                event = decode_event(msg.data)
             except ValidationError as exc:
                 # Kept out of the read model but never blocks the log behind it.
                 log.error("skipping undecodable event", seq=seq, error=str(exc))
+                continue
+            events.append(LoggedEvent(seq, event))
+            if trace_each:
+                log.debug(
+                    "event folded",
+                    seq=seq,
+                    event_type=event.type,
+                    task_id=str(event.task_id),
+                    trace_id=trace_id_of(msg.headers),
+                )
         return events
 
     async def _fold(self, conn: Connection, events: list[LoggedEvent]) -> list[TaskState]:

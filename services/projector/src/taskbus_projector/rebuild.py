@@ -32,7 +32,7 @@ async def rebuild(js: JetStreamContext, pool: asyncpg.Pool, settings: ProjectorS
     try:
         projector = Projector(js, fresh_pool, settings, schema=fresh)
         await projector.run(asyncio.Event(), until_caught_up=True)
-        async with leadership(pool, live):
+        async with leadership(pool, live, asyncio.Event()):
             await projector.run(asyncio.Event(), until_caught_up=True)
             await _swap(pool, live, fresh)
         log.info("read model rebuilt", position=projector.progress.position)

@@ -2,6 +2,7 @@
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Literal
@@ -10,7 +11,7 @@ import structlog
 from nats.aio.msg import Msg
 from pydantic import BaseModel, ValidationError
 
-from taskbus import subjects
+from taskbus import metrics, subjects
 from taskbus.errors import Fail, Retry
 from taskbus.eventlog import EventLog
 from taskbus.events import (
@@ -58,6 +59,7 @@ class Attempt:
         self._cancelled_by_user = False
         self._handed_back = False
         self.outcome: Outcome | None = None
+        self._started: float | None = None
         self.log = log.bind(
             task_id=str(event.task_id), task_type=event.task_type.value, attempt=event.attempt
         )
@@ -131,6 +133,10 @@ class Attempt:
             interval_s=self._settings.progress_interval_s,
         )
         self.log.info("attempt started", resumed=resume is not None)
+        self._started = time.monotonic()
+        metrics.QUEUE_WAIT.labels(event.task_type.value).observe(
+            max(0.0, (utcnow() - event.time).total_seconds())
+        )
         heartbeat = asyncio.create_task(self._heartbeat())
         self._handler_task = asyncio.create_task(self._call_handler(ctx, parameters))
         try:
@@ -173,6 +179,14 @@ class Attempt:
         else:
             self.log.info("attempt stopped: task cancelled")
             await self._msg.ack()
+            metrics.TASKS.labels(self.event.task_type.value, "cancelled").inc()
+
+    def _finished(self, outcome: Outcome, *, metric_outcome: str | None = None) -> None:
+        self.outcome = outcome
+        task_type = self.event.task_type.value
+        metrics.TASKS.labels(task_type, metric_outcome or outcome).inc()
+        if self._started is not None:
+            metrics.TASK_DURATION.labels(task_type).observe(time.monotonic() - self._started)
 
     def _retry_delay(self, exc: Retry) -> float:
         if exc.delay is not None:
@@ -196,7 +210,7 @@ class Attempt:
         )
         self.log.info("attempt succeeded")
         await self._msg.ack()
-        self.outcome = "succeeded"
+        self._finished("succeeded")
 
     async def _fail(
         self, error: str, *, retry_delay: float | None, reason: FailureReason = "error"
@@ -217,7 +231,7 @@ class Attempt:
         if will_retry:
             await self._schedule_retry(failed)
         await self._msg.ack()
-        self.outcome = "failed"
+        self._finished("failed", metric_outcome="retrying" if will_retry else "failed")
 
     async def _schedule_retry(self, failed: TaskFailed) -> None:
         event = self.event

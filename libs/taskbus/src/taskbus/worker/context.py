@@ -1,4 +1,4 @@
-"""What a handler sees of the runtime: its task, progress reporting and checkpoints."""
+"""What a handler sees of the runtime: its task, progress, checkpoints, inputs and artifacts."""
 
 import asyncio
 import time
@@ -8,8 +8,10 @@ from uuid import UUID
 
 import structlog
 
+from taskbus.errors import Fail
 from taskbus.eventlog import EventLog
 from taskbus.events import TaskCheckpoint, TaskProgress
+from taskbus.files import FileInfo, FileNotFound, FileReader, FileStore
 from taskbus.tasks import TaskType
 
 P = ParamSpec("P")
@@ -36,6 +38,7 @@ class TaskContext:
         interval_s: float,
     ) -> None:
         self._log = eventlog
+        self.files = FileStore(eventlog.js, eventlog.subjects.files_bucket)
         self.task_id = task_id
         self.task_type = task_type
         self.attempt = attempt
@@ -74,6 +77,17 @@ class TaskContext:
             ),
         )
         self.resume = data
+
+    async def open_input(self, file_id: str) -> FileReader:
+        """An uploaded input, to stream with ``async for``; a missing one fails the task."""
+        try:
+            return await self.files.open(file_id)
+        except FileNotFound as exc:
+            raise Fail(f"input {exc}") from exc
+
+    async def store_artifact(self, data: bytes, *, name: str, content_type: str) -> FileInfo:
+        """Keep ``data`` as a file users can download (``GET /api/files/{file_id}``)."""
+        return await self.files.put(data, name=name, content_type=content_type)
 
     async def run_sync(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run blocking or CPU-heavy code off the event loop, so heartbeats keep flowing."""

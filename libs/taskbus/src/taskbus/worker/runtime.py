@@ -17,11 +17,14 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ValidationError
 
-from taskbus import subjects
+from taskbus import metrics, subjects
 from taskbus.connections import connect_nats
 from taskbus.eventlog import EventLog, ensure_stream
 from taskbus.events import TaskFailed, TaskRetried, TaskSubmitted, decode_event, utcnow
+from taskbus.files import ensure_file_bucket
+from taskbus.probes import serve_probes
 from taskbus.tasks import TaskType
+from taskbus.tracing import configure_tracing, traced
 from taskbus.worker.attempt import Attempt, Handler
 from taskbus.worker.settings import WorkerSettings
 from taskbus.workers import HEARTBEAT_S, WorkerStatus, workers_bucket
@@ -74,6 +77,8 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         task_type = self._spec.task_type
         await ensure_stream(self._js, self._settings)
+        # Handlers read inputs from and store artifacts in it (TaskContext.files).
+        await ensure_file_bucket(self._js, self._settings)
         stream = self._subjects.stream
         await self._js.add_consumer(stream, consumer_config(task_type, self._settings))
         work = await self._js.pull_subscribe_bind(subjects.worker_consumer(task_type), stream)
@@ -136,12 +141,20 @@ class Worker:
             rng=self._rng,
         )
         self._running[event.task_id] = attempt
+        task_type = event.task_type.value
+        in_flight = metrics.TASKS_IN_FLIGHT.labels(task_type)
+        in_flight.inc()
         try:
-            await attempt.run()
+            with (
+                traced(f"run {task_type}", parent=msg.headers, task_id=str(event.task_id)),
+                structlog.contextvars.bound_contextvars(task_id=str(event.task_id)),
+            ):
+                await attempt.run()
         except Exception:
             attempt.log.exception("attempt crashed; leaving it for redelivery")
         finally:
             self._running.pop(event.task_id, None)
+            in_flight.dec()
         if attempt.outcome is not None:
             self._processed += 1
             if attempt.outcome == "failed":
@@ -213,8 +226,22 @@ async def run_worker(
     ready: asyncio.Event | None = None,
 ) -> None:
     """Connect, serve ``spec``'s task type until ``stop`` is set, then drain and close."""
+    configure_tracing(f"worker-{spec.task_type.value}")
     nc = await connect_nats(settings.nats_url, name=f"worker-{spec.task_type.value}")
+    ready = ready or asyncio.Event()
+    probes = None
+    if settings.health_port is not None:
+        probes = asyncio.create_task(
+            serve_probes(
+                lambda: nc.is_connected and ready.is_set(),
+                host=settings.health_host,
+                port=settings.health_port,
+                stop=stop,
+            )
+        )
     try:
-        await Worker(spec, settings, nc, ready or asyncio.Event()).run(stop)
+        await Worker(spec, settings, nc, ready).run(stop)
     finally:
         await nc.drain()
+        if probes is not None:
+            await probes

@@ -3,8 +3,9 @@
 import asyncio
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from nats.js.errors import NotFoundError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from taskbus_api import queries
 from taskbus_api.deps import Resources, ResourcesDep
@@ -60,6 +61,12 @@ async def check(resources: Resources) -> Health:
 async def health(resources: ResourcesDep) -> JSONResponse:
     report = await check(resources)
     return JSONResponse(report.model_dump(), status_code=200 if report.status == "ok" else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics_endpoint() -> Response:
+    """Prometheus metrics of this API process."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/healthz", include_in_schema=False)

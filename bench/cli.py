@@ -1,0 +1,147 @@
+"""``make bench``: every benchmark of DESIGN §6 in one run, printed as one table.
+
+Starts its own nats-server and Postgres (from the project's wheels, in a temporary folder)
+and, for each benchmark, the services it needs in a namespace and database of its own;
+stops all of it at the end, on failure and on Ctrl-C or SIGTERM too. The results also go
+to ``bench/results/latest.json`` and the services' logs to ``bench/results/logs/``.
+"""
+
+import argparse
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from taskbus.logs import configure_logging
+
+from bench import baseline, machine
+from bench.fold_rate import FoldOptions, run_fold_rate
+from bench.harness import Servers, local_servers
+from bench.list_pages import ListOptions, run_list_pages
+from bench.pipeline import PipelineOptions, run_pipeline
+from bench.report import Result, table, write_json
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+BENCHMARKS = ("celery", "pipeline", "fold", "list")
+SIZES: dict[str, dict[str, int]] = {
+    "full": {
+        "tasks": 1000,
+        "latency_samples": 200,
+        "fold_events": 100_000,
+        "tasks_in_read_model": 1_000_000,
+        "list_samples": 200,
+    },
+    "quick": {
+        "tasks": 300,
+        "latency_samples": 50,
+        "fold_events": 20_000,
+        "tasks_in_read_model": 100_000,
+        "list_samples": 50,
+    },
+}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes: a minute or two")
+    parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only these")
+    parser.add_argument("--tasks", type=int, help="tasks for throughput (1000; quick 300)")
+    parser.add_argument("--concurrency", type=int, default=32, help="submits in flight (32)")
+    parser.add_argument("--latency-samples", type=int, help="sequential tasks timed (200; 50)")
+    parser.add_argument("--fold-events", type=int, help="events in the log to fold (100k; 20k)")
+    parser.add_argument("--fold-lag", type=int, default=1000, help="tasks between stages (1000)")
+    parser.add_argument(
+        "--tasks-in-read-model", type=int, help="rows loaded for list pages (1M; quick 100k)"
+    )
+    parser.add_argument("--list-samples", type=int, help="requests timed per list case (200; 50)")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
+    args = parser.parse_args(argv)
+    for key, default in SIZES["quick" if args.quick else "full"].items():
+        if getattr(args, key) is None:
+            setattr(args, key, default)
+    args.only = args.only or list(BENCHMARKS)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    # The library logs through structlog; only its errors belong between the benchmark lines.
+    configure_logging("ERROR", "console")
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
+    log_dir = RESULTS_DIR / "logs"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    started = datetime.now(UTC)
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="taskbus-bench-") as folder,
+            local_servers(Path(folder), log_dir, fsync=True) as servers,
+        ):
+            results = run_selected(servers, args)
+    except KeyboardInterrupt:
+        _say("interrupted; everything started was stopped")
+        return 130
+    print(table(results))
+    context: dict[str, Any] = {
+        "started_at": started.isoformat(),
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "machine": machine.describe(),
+    }
+    write_json(args.output, results, context)
+    met = [r.passed for r in results if r.passed is not None]
+    _say(f"{sum(met)} of {len(met)} targets met; results in {args.output}")
+    return 0
+
+
+def run_selected(servers: Servers, args: argparse.Namespace) -> list[Result]:
+    results: list[Result] = []
+    celery_rate = None
+    if "celery" in args.only:
+        reason = baseline.unavailable()
+        if reason is not None:
+            _say(f"skipping the Celery baseline: {reason}")
+        else:
+            with _step("Celery + Redis baseline"):
+                measured = baseline.run_celery_baseline(
+                    servers.log_dir / "celery", args.tasks, args.latency_samples
+                )
+            results += measured.results
+            celery_rate = measured.tasks_per_s
+    if "pipeline" in args.only:
+        pipeline = PipelineOptions(args.latency_samples, args.tasks, args.concurrency)
+        with _step("taskbus pipeline: latency, then throughput"):
+            results += run_pipeline(servers, pipeline, celery_rate)
+    if "fold" in args.only:
+        with _step(f"projector fold rate over {args.fold_events:,} events"):
+            results += run_fold_rate(servers, FoldOptions(args.fold_events, args.fold_lag))
+    if "list" in args.only:
+        with _step(f"list pages over {args.tasks_in_read_model:,} tasks"):
+            pages = ListOptions(args.tasks_in_read_model, args.list_samples)
+            results += run_list_pages(servers, pages)
+    return results
+
+
+@contextmanager
+def _step(what: str) -> Iterator[None]:
+    _say(f"{what} ...")
+    started = time.perf_counter()
+    yield
+    _say(f"{what}: done in {time.perf_counter() - started:.0f} s")
+
+
+def _say(text: str) -> None:
+    print(f"bench | {text}", file=sys.stderr, flush=True)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """Stop the run once; further signals must not cut the clean-up short."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt(signal.Signals(signum).name)

@@ -1,0 +1,154 @@
+"""Small csv tasks through the whole pipeline: api → log → worker → projector → SSE.
+
+Latency is measured first, on the idle system, one task at a time; throughput after it,
+on the same services, with many submits in flight. A task is done when its SUCCESS arrives
+on an SSE stream opened before the first submit: it is then visible in the read model.
+"""
+
+import asyncio
+import itertools
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+
+from bench.feed import Arrival, status_feed
+from bench.harness import CSV_PIPELINE, Servers, api_client, new_namespace, services
+from bench.report import Result, Target, percentile
+
+SMALL_TASK = {"task_type": "csv_processing", "parameters": {"num_rows": 10}}
+WARMUP_TASKS = 20
+LATENCY_TIMEOUT_S = 10.0
+LATENCY_TARGETS = {50: Target("<=", 25), 99: Target("<=", 100)}
+# DESIGN §6's Celery + Redis figure: the bar when no baseline was measured in this run.
+CELERY_REFERENCE_TASKS_S = 383.0
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    latency_samples: int
+    tasks: int
+    concurrency: int
+
+
+def run_pipeline(
+    servers: Servers, options: PipelineOptions, baseline_tasks_s: float | None
+) -> list[Result]:
+    """Start api, projector and csv worker, then measure latency, then throughput."""
+    with services(
+        servers,
+        "pipeline",
+        namespace=new_namespace(),
+        database_url=servers.new_database(),
+        start=CSV_PIPELINE,
+    ) as system:
+        return asyncio.run(_measure(system.api_url, options, baseline_tasks_s))
+
+
+async def _measure(
+    api_url: str, options: PipelineOptions, baseline_tasks_s: float | None
+) -> list[Result]:
+    async with api_client(api_url, connections=options.concurrency) as client:
+        results = await latency(client, options.latency_samples)
+        target = Target(">=", CELERY_REFERENCE_TASKS_S, "Celery + Redis, DESIGN §6")
+        if baseline_tasks_s is not None:
+            target = Target(">=", round(baseline_tasks_s, 1), "Celery + Redis, this run")
+        results += await throughput(client, options.tasks, options.concurrency, target)
+    return results
+
+
+async def submit(client: httpx.AsyncClient) -> str:
+    """Submit one small csv task; its id, once JetStream has stored the event (201)."""
+    response = await client.post("/api/tasks/submit", json=SMALL_TASK)
+    if response.status_code != 201:
+        raise RuntimeError(f"submit answered {response.status_code}: {response.text}")
+    return str(response.json()["id"])
+
+
+async def latency(client: httpx.AsyncClient, samples: int) -> list[Result]:
+    """Submit → SUCCESS on SSE, one task at a time, after a few unmeasured warm-up tasks."""
+    latencies: list[float] = []
+    stages: list[dict[str, float]] = []
+    async with status_feed(
+        str(client.base_url), status="SUCCESS", task_type="csv_processing"
+    ) as feed:
+        for i in range(WARMUP_TASKS + samples):
+            wall, started = time.time(), time.perf_counter()
+            task_id = await submit(client)
+            async with asyncio.timeout(LATENCY_TIMEOUT_S):
+                await feed.wait_for([task_id])
+            if i >= WARMUP_TASKS:
+                arrival = feed.arrivals[task_id]
+                latencies.append((arrival.monotonic - started) * 1000)
+                stages.append(_stages(wall, arrival))
+    breakdown = {name: round(statistics.median(s[name] for s in stages), 2) for name in stages[0]}
+    p90 = percentile(latencies, 90)
+    return [
+        Result(
+            f"submit → SUCCESS on SSE, p{pct}",
+            round(percentile(latencies, pct), 2),
+            "ms",
+            target,
+            note=f"{samples} sequential tasks; p90 {p90:.1f} ms" if pct == 50 else "",
+            details={"samples_ms": [round(x, 2) for x in latencies], "median_stages_ms": breakdown}
+            if pct == 50
+            else {},
+        )
+        for pct, target in LATENCY_TARGETS.items()
+    ]
+
+
+def _stages(submitted_wall: float, arrival: Arrival) -> dict[str, float]:
+    """Where one task's time went, from the timestamps the services wrote into it (ms)."""
+    task = arrival.task
+    created, started, completed = (
+        datetime.fromisoformat(task[key]).timestamp()
+        for key in ("created_at", "started_at", "completed_at")
+    )
+    return {
+        "submit → created (api)": (created - submitted_wall) * 1000,
+        "created → started (queue, worker pickup)": (started - created) * 1000,
+        "started → completed (handler)": (completed - started) * 1000,
+        "completed → seen on SSE (projector, feed)": (arrival.wall - completed) * 1000,
+    }
+
+
+async def throughput(
+    client: httpx.AsyncClient, tasks: int, concurrency: int, target: Target
+) -> list[Result]:
+    """``tasks`` submits, ``concurrency`` at a time; time until every SUCCESS is seen."""
+    submitted: set[str] = set()
+    numbers = itertools.count()
+
+    async def submitter() -> None:
+        while next(numbers) < tasks:
+            submitted.add(await submit(client))
+
+    async with status_feed(
+        str(client.base_url), status="SUCCESS", task_type="csv_processing"
+    ) as feed:
+        started = time.perf_counter()
+        await asyncio.gather(*(submitter() for _ in range(concurrency)))
+        submit_s = time.perf_counter() - started
+        async with asyncio.timeout(max(60.0, tasks / 20)):
+            await feed.wait_for(submitted)
+        done_s = max(feed.arrivals[task_id].monotonic for task_id in submitted) - started
+    return [
+        Result(
+            f"end-to-end throughput, {tasks} csv tasks",
+            round(tasks / done_s, 1),
+            "tasks/s",
+            target,
+            note=f"submit → all SUCCESS in read model, {done_s:.2f} s; {target.source}",
+            details={"seconds": round(done_s, 3), "concurrency": concurrency},
+        ),
+        Result(
+            "submit rate (201 = stored in JetStream)",
+            round(tasks / submit_s, 1),
+            "tasks/s",
+            note=f"{concurrency} requests in flight",
+            details={"seconds": round(submit_s, 3)},
+        ),
+    ]
