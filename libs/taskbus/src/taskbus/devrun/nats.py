@@ -47,6 +47,9 @@ def nats_server_binary() -> Path:
     return Path(found)
 
 
+MAX_PAYLOAD = "8MB"
+
+
 def start_nats(
     store_dir: Path,
     *,
@@ -64,9 +67,13 @@ def start_nats(
     log_path = log_path or store_dir.parent / "nats.log"
     client_port = choose_port(port)
     http_port = choose_port(monitor_port)
+    config = store_dir.parent / "nats.conf"
+    # Results of large batches (10,000 recipients) exceed the 1 MB default message size.
+    config.write_text(f"max_payload: {MAX_PAYLOAD}\n")
     process = spawn(
         [
             nats_server_binary(),
+            *("--config", str(config)),
             *("--addr", LOOPBACK, "--port", str(client_port), "--http_port", str(http_port)),
             *("--jetstream", "--store_dir", str(store_dir)),
         ],
