@@ -21,7 +21,7 @@ from typing import Any
 
 from taskbus.logs import configure_logging
 
-from bench import baseline, machine
+from bench import baseline, cpu, machine
 from bench.fold_rate import FoldOptions, run_fold_rate
 from bench.harness import Servers, local_servers
 from bench.list_pages import ListOptions, run_list_pages
@@ -89,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say("interrupted; everything started was stopped")
         return 130
     print(table(results))
+    for result in results:
+        if "cpu_cores" in result.details:
+            print(f"cores busy during «{result.name}»: {cpu.summary(result.details['cpu_cores'])}")
     context: dict[str, Any] = {
         "started_at": started.isoformat(),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},

@@ -38,6 +38,8 @@ class Servers:
     nats_url: str
     postgres_dsn: str
     log_dir: Path
+    pids: dict[str, int]
+    """The servers' process ids by name, for accounting their CPU."""
 
     def new_database(self) -> str:
         """A new, empty database on the run's Postgres; returns its URL."""
@@ -54,7 +56,8 @@ def local_servers(folder: Path, log_dir: Path, *, fsync: bool) -> Iterator[Serve
             folder / "postgres", fsync=fsync, log_path=log_dir / "postgres.log"
         )
         running.callback(postgres.stop)
-        yield Servers(nats.url, postgres.dsn(), log_dir)
+        pids = {"nats-server": nats.process.pid, "postgres": postgres.process.pid}
+        yield Servers(nats.url, postgres.dsn(), log_dir, pids)
 
 
 def new_namespace() -> str:
@@ -93,6 +96,11 @@ def services(
         yield system
     finally:
         system.close()
+
+
+def process_ids(servers: Servers, system: System) -> dict[str, int]:
+    """Every server's and service's process id by name."""
+    return {**servers.pids, **{name: p.pid for name, p in system.processes.items()}}
 
 
 def api_client(api_url: str, *, connections: int = 64) -> httpx.AsyncClient:

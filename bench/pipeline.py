@@ -14,8 +14,16 @@ from datetime import datetime
 
 import httpx
 
+from bench.cpu import CpuMeter
 from bench.feed import Arrival, status_feed
-from bench.harness import CSV_PIPELINE, Servers, api_client, new_namespace, services
+from bench.harness import (
+    CSV_PIPELINE,
+    Servers,
+    api_client,
+    new_namespace,
+    process_ids,
+    services,
+)
 from bench.report import Result, Target, percentile
 
 SMALL_TASK = {"task_type": "csv_processing", "parameters": {"num_rows": 10}}
@@ -44,18 +52,19 @@ def run_pipeline(
         database_url=servers.new_database(),
         start=CSV_PIPELINE,
     ) as system:
-        return asyncio.run(_measure(system.api_url, options, baseline_tasks_s))
+        meter = CpuMeter(process_ids(servers, system))
+        return asyncio.run(_measure(system.api_url, options, baseline_tasks_s, meter))
 
 
 async def _measure(
-    api_url: str, options: PipelineOptions, baseline_tasks_s: float | None
+    api_url: str, options: PipelineOptions, baseline_tasks_s: float | None, meter: CpuMeter
 ) -> list[Result]:
     async with api_client(api_url, connections=options.concurrency) as client:
         results = await latency(client, options.latency_samples)
         target = Target(">=", CELERY_REFERENCE_TASKS_S, "Celery + Redis, DESIGN §6")
         if baseline_tasks_s is not None:
             target = Target(">=", round(baseline_tasks_s, 1), "Celery + Redis, this run")
-        results += await throughput(client, options.tasks, options.concurrency, target)
+        results += await throughput(client, options, target, meter)
     return results
 
 
@@ -116,9 +125,10 @@ def _stages(submitted_wall: float, arrival: Arrival) -> dict[str, float]:
 
 
 async def throughput(
-    client: httpx.AsyncClient, tasks: int, concurrency: int, target: Target
+    client: httpx.AsyncClient, options: PipelineOptions, target: Target, meter: CpuMeter
 ) -> list[Result]:
     """``tasks`` submits, ``concurrency`` at a time; time until every SUCCESS is seen."""
+    tasks, concurrency = options.tasks, options.concurrency
     submitted: set[str] = set()
     numbers = itertools.count()
 
@@ -142,7 +152,11 @@ async def throughput(
             "tasks/s",
             target,
             note=f"submit → all SUCCESS in read model, {done_s:.2f} s; {target.source}",
-            details={"seconds": round(done_s, 3), "concurrency": concurrency},
+            details={
+                "seconds": round(done_s, 3),
+                "concurrency": concurrency,
+                "cpu_cores": meter.cores,
+            },
         ),
         Result(
             "submit rate (201 = stored in JetStream)",

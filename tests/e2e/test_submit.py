@@ -69,6 +69,8 @@ def test_bad_parameters_are_422_naming_the_field(
         '{"task_type": "csv_processing", "parameters": "nope"}',
         '{"task_type": "csv_processing", "max_attempts": 0}',
         '{"task_type": "csv_processing", "timeout_s": -1}',
+        '{"task_type": "csv_processing", "name": "nul \\u0000 inside"}',
+        '{"task_type": "email_sending", "parameters": {"body": "nul \\u0000 inside"}}',
     ],
 )
 def test_malformed_bodies_are_422_not_500(system: System, body: str) -> None:

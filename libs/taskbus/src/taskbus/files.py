@@ -20,7 +20,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 from nats.js import JetStreamContext
 from nats.js.api import ObjectStoreConfig, RawStreamMsg, StorageType
@@ -82,6 +82,11 @@ def new_file_id() -> str:
     return str(uuid4())
 
 
+def derived_file_id(owner: UUID, key: str) -> str:
+    """An id fixed by its owner (a task) and a key, so a redone step finds what it stored."""
+    return str(uuid5(owner, key))
+
+
 def is_file_id(value: str) -> bool:
     """Whether ``value`` has the shape of an id this store hands out."""
     try:
@@ -135,15 +140,22 @@ class FileStore:
         return f"$O.{self.bucket}.M.{encoded}"
 
     async def put(
-        self, source: AsyncIterable[bytes] | bytes, *, name: str, content_type: str
+        self,
+        source: AsyncIterable[bytes] | bytes,
+        *,
+        name: str,
+        content_type: str,
+        file_id: str | None = None,
     ) -> FileInfo:
-        """Store ``source`` under a new id; returns once every chunk and the metadata are stored.
+        """Store ``source``; returns once every chunk and the metadata are stored.
 
         ``source`` may come in pieces of any size; it is re-cut into ``CHUNK_SIZE`` chunks, so
         memory holds at most one chunk plus one piece. If ``source`` raises (an upload over its
         limit, a client gone), the chunks already stored are purged and the error propagates.
+        The id is new unless ``file_id`` is given (see ``derived_file_id``); a file already
+        stored under that id must not be put again.
         """
-        file_id, nuid = new_file_id(), uuid4().hex
+        file_id, nuid = file_id or new_file_id(), uuid4().hex
         subject = self.chunk_subject(nuid)
         digest, size, chunks = hashlib.sha256(), 0, 0
         try:

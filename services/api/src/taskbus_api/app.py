@@ -58,6 +58,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
         version="0.1.0",
         summary="Background tasks as an event log: submit, watch, cancel, retry.",
         lifespan=_lifespan,
+        # The interactive docs load scripts from a CDN, which the CSP rightly forbids;
+        # the schema stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -87,17 +87,38 @@ async def write_batch(
     await conn.execute("SELECT pg_notify($1, $2)", channel, str(position))
 
 
+def _text(value: str | None) -> str | None:
+    """Postgres text cannot hold NUL; a worker's error message may (it can quote input)."""
+    return None if value is None else value.replace("\x00", "\ufffd")
+
+
+def _json(value: Any) -> str:
+    """JSON for a jsonb column, which rejects the \\u0000 escape the same way."""
+    text = json.dumps(value)
+    return json.dumps(_scrub(value)) if "\\u0000" in text else text
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_text(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
 def _state_columns(states: Sequence[TaskState]) -> list[list[Any]]:
     return [
         [s.id for s in states],
         [s.task_type.value for s in states],
-        [s.name for s in states],
+        [_text(s.name) for s in states],
         [s.status.value for s in states],
         [s.progress for s in states],
-        [s.progress_message for s in states],
-        [json.dumps(s.parameters) for s in states],
-        [None if s.result is None else json.dumps(s.result) for s in states],
-        [s.error for s in states],
+        [_text(s.progress_message) for s in states],
+        [_json(s.parameters) for s in states],
+        [None if s.result is None else _json(s.result) for s in states],
+        [_text(s.error) for s in states],
         [s.attempts for s in states],
         [s.max_attempts for s in states],
         [s.timeout_s for s in states],
@@ -116,7 +137,7 @@ def _event_columns(events: Sequence[LoggedEvent]) -> list[list[Any]]:
         [e.event.task_id for e in events],
         [e.event.type for e in events],
         [e.event.time for e in events],
-        [e.event.model_dump_json(exclude=_EVENT_ENVELOPE) for e in events],
+        [_json(e.event.model_dump(mode="json", exclude=_EVENT_ENVELOPE)) for e in events],
     ]
 
 

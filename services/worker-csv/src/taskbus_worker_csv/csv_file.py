@@ -86,13 +86,13 @@ class BlockParser:
 
     def parse(self, block: Block) -> pl.DataFrame:
         first = self._schema is None
-        if first:
-            nul = block.data.find(b"\0")
-            if nul >= 0:
-                raise CsvInputError(
-                    f"line {_line_at(block, nul)} holds a NUL byte: this looks like a binary"
-                    " file, not CSV text"
-                )
+        # polars would read NULs as text; in a CSV they mean binary data.
+        nul = block.data.find(b"\0")
+        if nul >= 0:
+            raise CsvInputError(
+                f"line {_line_at(block, nul)} holds a NUL byte: this looks like a binary"
+                " file, not CSV text"
+            )
         try:
             frame = pl.read_csv(
                 block.data,

@@ -1,6 +1,7 @@
 """worker-image: serves ``image_processing`` tasks until SIGTERM or SIGINT."""
 
 import asyncio
+from functools import partial
 
 from taskbus import lifecycle
 from taskbus.logs import configure_logging
@@ -19,7 +20,8 @@ async def serve() -> None:
     configure_pillow(settings.image_max_pixels)
     stop = asyncio.Event()
     lifecycle.install_stop_signals(stop)
-    spec = WorkerSpec(TaskType.IMAGE_PROCESSING, handle, ImageParameters)
+    handler = partial(handle, settings=settings)
+    spec = WorkerSpec(TaskType.IMAGE_PROCESSING, handler, ImageParameters)
     await run_worker(spec, settings, stop)
 
 

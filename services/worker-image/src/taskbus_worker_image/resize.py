@@ -146,6 +146,12 @@ def _decode_and_resize(data: bytes, spec: ResizeSpec) -> tuple[Image.Image, byte
     return (_flatten(resized) if spec.format == "JPEG" else resized), profile
 
 
+def image_size(data: bytes) -> tuple[int, int]:
+    """The width and height of an image this worker produced (its header only is read)."""
+    with Image.open(io.BytesIO(data), formats=tuple(CONTENT_TYPES)) as image:
+        return image.size
+
+
 def resize_image(data: bytes, spec: ResizeSpec) -> Rendition:
     """Decode ``data``, turn it upright, resize it as ``spec`` says and encode it.
 

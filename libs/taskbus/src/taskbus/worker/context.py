@@ -85,9 +85,11 @@ class TaskContext:
         except FileNotFound as exc:
             raise Fail(f"input {exc}") from exc
 
-    async def store_artifact(self, data: bytes, *, name: str, content_type: str) -> FileInfo:
+    async def store_artifact(
+        self, data: bytes, *, name: str, content_type: str, file_id: str | None = None
+    ) -> FileInfo:
         """Keep ``data`` as a file users can download (``GET /api/files/{file_id}``)."""
-        return await self.files.put(data, name=name, content_type=content_type)
+        return await self.files.put(data, name=name, content_type=content_type, file_id=file_id)
 
     async def run_sync(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run blocking or CPU-heavy code off the event loop, so heartbeats keep flowing."""

@@ -75,7 +75,7 @@ async def list_tasks(
     conn: ConnectionDep,
     status: TaskStatus | None = None,
     task_type: TaskType | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
 ) -> TaskPage:

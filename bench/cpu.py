@@ -1,0 +1,76 @@
+"""Which process used the CPU during a measurement: on two cores, this says what limits it."""
+
+import os
+import time
+from collections.abc import Mapping
+from types import TracebackType
+
+import psutil
+
+BENCH_CLIENT = "bench client"
+
+
+def _cpu_seconds(pid: int, *, with_children: bool) -> float:
+    """CPU time of a process (user + system), with its whole tree when ``with_children``.
+
+    Children that already ended count through their parent's ``children_*`` times.
+    """
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)] if with_children else [root]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+        if with_children:
+            total += times.children_user + times.children_system
+    return total
+
+
+class CpuMeter:
+    """Cores used by each named process tree between entering and leaving the block.
+
+    The benchmark's own process is counted without its children, which are the servers
+    and services measured separately.
+    """
+
+    def __init__(self, processes: Mapping[str, int]) -> None:
+        self._processes = dict(processes)
+        self._before: dict[str, float] = {}
+        self._started = 0.0
+        self.cores: dict[str, float] = {}
+
+    def _snapshot(self) -> dict[str, float]:
+        shot = {
+            name: _cpu_seconds(pid, with_children=True) for name, pid in self._processes.items()
+        }
+        shot[BENCH_CLIENT] = _cpu_seconds(os.getpid(), with_children=False)
+        return shot
+
+    def __enter__(self) -> "CpuMeter":
+        self._before = self._snapshot()
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        wall = time.perf_counter() - self._started
+        after = self._snapshot()
+        self.cores = {
+            name: round((after[name] - self._before.get(name, 0.0)) / wall, 2) for name in after
+        }
+
+
+def summary(cores: Mapping[str, float]) -> str:
+    """``api 0.93, worker-csv 0.61, …``: cores used, busiest first."""
+    busiest = sorted(cores.items(), key=lambda item: -item[1])
+    return ", ".join(f"{name.removeprefix('taskbus-')} {used:.2f}" for name, used in busiest)

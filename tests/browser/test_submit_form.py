@@ -1,0 +1,61 @@
+"""Submitting through the form: the task runs live on screen, and 422s land by their field."""
+
+import pytest
+from dashboard import Console, go_to, open_dashboard, task_row, unique_name
+from playwright.sync_api import Page, expect
+from support.system import System
+
+pytestmark = pytest.mark.browser
+
+
+def test_task_submitted_through_the_form_reaches_success_without_a_reload(
+    page: Page, system: System
+) -> None:
+    name = unique_name("form")
+    open_dashboard(page, system, "#/submit?type=csv_processing")
+    # Survives hash navigation, not a reload.
+    page.evaluate("window.loadedOnce = true")
+
+    page.locator("[name=num_rows]").fill("2000")
+    page.locator("[name=processing_time]").fill("1")
+    page.locator("[name=name]").fill(name)
+    page.get_by_test_id("submit-button").click()
+
+    expect(page.get_by_test_id("detail-name")).to_have_text(name)
+    expect(page.get_by_test_id("detail-status")).to_have_attribute("data-status", "SUCCESS")
+    task_id = page.get_by_test_id("task-detail").get_attribute("data-task-id")
+    assert task_id is not None
+    go_to(page, f"#/tasks?q={name}")
+    expect(task_row(page, task_id)).to_have_attribute("data-status", "SUCCESS")
+    assert page.evaluate("window.loadedOnce") is True
+    assert system.get(task_id)["parameters"]["num_rows"] == 2000
+
+
+def test_validation_error_is_shown_next_to_its_field(
+    page: Page, console: Console, system: System
+) -> None:
+    open_dashboard(page, system, "#/submit?type=csv_processing")
+
+    page.locator("[name=num_rows]").fill("-1")
+    page.get_by_test_id("submit-button").click()
+
+    error = page.get_by_test_id("error-num_rows")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("greater than or equal to 1")
+    expect(page.locator("[name=num_rows]")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("[name=num_rows]")).to_be_focused()
+    expect(page.get_by_test_id("form-error")).to_be_hidden()
+    expect(page.get_by_test_id("submit-form")).to_be_visible()
+    # Chromium logs the 422 itself as a failed resource load: that line and no other.
+    assert len(console.errors) == 1, console.errors
+    assert "422" in console.errors[0]
+
+
+def test_validation_error_of_one_recipient_names_its_line(page: Page, system: System) -> None:
+    open_dashboard(page, system, "#/submit?type=email_sending")
+
+    page.locator("[name=recipients]").fill("ada@example.test\nnot an address")
+    page.get_by_test_id("submit-button").click()
+
+    expect(page.get_by_test_id("error-recipients")).to_contain_text("Line 2:")
+    expect(page.locator("[name=recipients]")).to_have_attribute("aria-invalid", "true")
