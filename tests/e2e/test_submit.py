@@ -95,3 +95,12 @@ def test_same_idempotency_key_returns_the_same_task_once(system: System) -> None
     assert [t["id"] for t in listed] == [first.json()["id"]]
     events = system.client.get(f"/api/tasks/{first.json()['id']}/events").json()["items"]
     assert [e["type"] for e in events].count("TaskSubmitted") == 1
+
+
+def test_oversized_body_is_413(system: System) -> None:
+    huge = {"task_type": "email_sending", "parameters": {"body": "x" * 2_000_000}}
+
+    response = system.client.post("/api/tasks/submit", json=huge)
+
+    assert response.status_code == 413
+    assert "larger than" in response.json()["detail"]

@@ -9,14 +9,20 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from taskbus.connections import connect_nats
 from taskbus.eventlog import EventLog, ensure_stream
+from taskbus.files import ensure_file_bucket
 from taskbus.readmodel.database import create_pool
 from taskbus.readmodel.schema import migrate
 
 from taskbus_api.deps import Resources
 from taskbus_api.errors import install_error_handlers
 from taskbus_api.feed import ChangeFeed
-from taskbus_api.routes import health, overview, stream, tasks
-from taskbus_api.security import ApiKeyRequired, SecurityHeaders, TraceRequests
+from taskbus_api.routes import files, health, overview, stream, tasks
+from taskbus_api.security import (
+    ApiKeyRequired,
+    BodySizeLimit,
+    SecurityHeaders,
+    TraceRequests,
+)
 from taskbus_api.settings import ApiSettings
 
 log = structlog.get_logger(__name__)
@@ -35,12 +41,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         js = nc.jetstream()
         await ensure_stream(js, settings)
+        file_store = await ensure_file_bucket(js, settings)
         async with pool.acquire() as conn:
             await migrate(conn, settings.readmodel_schema)
         feed = ChangeFeed(pool, changes_channel(settings.readmodel_schema))
         await feed.start()
         app.state.resources = Resources(
-            settings=settings, nc=nc, pool=pool, eventlog=EventLog(js, settings.subjects), feed=feed
+            settings=settings,
+            nc=nc,
+            pool=pool,
+            eventlog=EventLog(js, settings.subjects),
+            feed=feed,
+            files=file_store,
         )
         log.info("api ready", port=settings.port)
         try:
@@ -66,10 +78,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(TraceRequests)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     if settings.api_key:
         app.add_middleware(ApiKeyRequired, api_key=settings.api_key)
-    for module in (tasks, stream, overview, health):
+    for module in (tasks, stream, overview, health, files):
         app.include_router(module.router)
     _serve_web(app, settings)
     return app

@@ -112,10 +112,6 @@ class ChangeFeed:
         self._subscribers.discard(sub)
         metrics.SSE_CLIENTS.set(len(self._subscribers))
 
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)
-
     async def wait_for(self, seq: int, within_s: float) -> bool:
         """Wait until the read model includes log position ``seq``; False if not ``within_s``."""
         async with self._advanced:

@@ -35,6 +35,27 @@ class TraceRequests(BaseHTTPMiddleware):
             return await call_next(request)
 
 
+class BodySizeLimit(BaseHTTPMiddleware):
+    """Refuse oversized command bodies before reading them (uploads have their own limit)."""
+
+    def __init__(self, app: object, max_bytes: int) -> None:
+        super().__init__(app)  # type: ignore[arg-type]
+        self._max = max_bytes
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if request.method in {"POST", "PUT", "PATCH"} and not request.url.path.startswith(
+            "/api/files"
+        ):
+            length = request.headers.get("content-length")
+            if length is None and request.headers.get("transfer-encoding"):
+                return JSONResponse({"detail": "send a Content-Length"}, status_code=411)
+            if length is not None and (not length.isdigit() or int(length) > self._max):
+                return JSONResponse(
+                    {"detail": f"request body larger than {self._max} bytes"}, status_code=413
+                )
+        return await call_next(request)
+
+
 class SecurityHeaders(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         response = await call_next(request)
