@@ -7,6 +7,7 @@ to ``bench/results/latest.json`` and the services' logs to ``bench/results/logs/
 """
 
 import argparse
+import os
 import shutil
 import signal
 import sys
@@ -26,6 +27,7 @@ from bench.fold_rate import FoldOptions, run_fold_rate
 from bench.harness import Servers, local_servers
 from bench.list_pages import ListOptions, run_list_pages
 from bench.pipeline import PipelineOptions, run_pipeline
+from bench.profiling import Profiler
 from bench.report import Result, table, write_json
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -62,6 +64,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--list-samples", type=int, help="requests timed per list case (200; 50)")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        type=Path,
+        const=RESULTS_DIR / "profiles",
+        help="py-spy flame graphs of the services during throughput and fold (needs py-spy)",
+    )
     args = parser.parse_args(argv)
     for key, default in SIZES["quick" if args.quick else "full"].items():
         if getattr(args, key) is None:
@@ -79,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_dir = RESULTS_DIR / "logs"
     shutil.rmtree(log_dir, ignore_errors=True)
     started = datetime.now(UTC)
+    load_before = machine.load_average()
+    if load_before > (os.cpu_count() or 1) / 2:
+        _say(f"the machine is busy (load {load_before} on {os.cpu_count()} cores): figures suffer")
     try:
         with (
             tempfile.TemporaryDirectory(prefix="taskbus-bench-") as folder,
@@ -96,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "started_at": started.isoformat(),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "machine": machine.describe(),
+        "load_average_1m": {"before": load_before, "after": machine.load_average()},
     }
     write_json(args.output, results, context)
     met = [r.passed for r in results if r.passed is not None]
@@ -105,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_selected(servers: Servers, args: argparse.Namespace) -> list[Result]:
     results: list[Result] = []
+    profiler = Profiler(args.profile)
     celery_rate = None
     if "celery" in args.only:
         reason = baseline.unavailable()
@@ -120,10 +134,12 @@ def run_selected(servers: Servers, args: argparse.Namespace) -> list[Result]:
     if "pipeline" in args.only:
         pipeline = PipelineOptions(args.latency_samples, args.tasks, args.concurrency)
         with _step("taskbus pipeline: latency, then throughput"):
-            results += run_pipeline(servers, pipeline, celery_rate)
+            results += run_pipeline(servers, pipeline, celery_rate, profiler)
     if "fold" in args.only:
         with _step(f"projector fold rate over {args.fold_events:,} events"):
-            results += run_fold_rate(servers, FoldOptions(args.fold_events, args.fold_lag))
+            results += run_fold_rate(
+                servers, FoldOptions(args.fold_events, args.fold_lag), profiler
+            )
     if "list" in args.only:
         with _step(f"list pages over {args.tasks_in_read_model:,} tasks"):
             pages = ListOptions(args.tasks_in_read_model, args.list_samples)

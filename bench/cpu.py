@@ -2,7 +2,7 @@
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 
 import psutil
@@ -35,20 +35,20 @@ def _cpu_seconds(pid: int, *, with_children: bool) -> float:
 class CpuMeter:
     """Cores used by each named process tree between entering and leaving the block.
 
-    The benchmark's own process is counted without its children, which are the servers
-    and services measured separately.
+    ``processes`` names the process ids, asked anew at each end of the block: a process
+    started inside it counts from its start. The benchmark's own process is counted
+    without its children, which are the servers and services measured separately.
     """
 
-    def __init__(self, processes: Mapping[str, int]) -> None:
-        self._processes = dict(processes)
+    def __init__(self, processes: Callable[[], Mapping[str, int]]) -> None:
+        self._processes = processes
         self._before: dict[str, float] = {}
         self._started = 0.0
         self.cores: dict[str, float] = {}
 
     def _snapshot(self) -> dict[str, float]:
-        shot = {
-            name: _cpu_seconds(pid, with_children=True) for name, pid in self._processes.items()
-        }
+        pids = self._processes()
+        shot = {name: _cpu_seconds(pid, with_children=True) for name, pid in pids.items()}
         shot[BENCH_CLIENT] = _cpu_seconds(os.getpid(), with_children=False)
         return shot
 

@@ -12,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import asyncpg
@@ -29,7 +30,16 @@ from taskbus.settings import CommonSettings
 from taskbus.tasks import TaskType
 from taskbus_projector.projector import changes_channel
 
-from bench.harness import PROJECTOR, READMODEL_SCHEMA, Servers, new_namespace, services
+from bench.cpu import CpuMeter
+from bench.harness import (
+    PROJECTOR,
+    READMODEL_SCHEMA,
+    Servers,
+    new_namespace,
+    process_ids,
+    services,
+)
+from bench.profiling import Profiler
 from bench.report import Result, Target
 
 TARGET = Target(">=", 20_000)
@@ -116,7 +126,7 @@ class Commits:
             self.caught_up.set()
 
 
-def run_fold_rate(servers: Servers, options: FoldOptions) -> list[Result]:
+def run_fold_rate(servers: Servers, options: FoldOptions, profiler: Profiler) -> list[Result]:
     namespace = new_namespace()
     tasks = options.events // EVENTS_PER_TASK
     filled = time.perf_counter()
@@ -126,9 +136,14 @@ def run_fold_rate(servers: Servers, options: FoldOptions) -> list[Result]:
     fill_s = time.perf_counter() - filled
     database_url = servers.new_database()
     with services(servers, "fold", namespace=namespace, database_url=database_url) as system:
-        spawned, commits = asyncio.run(
-            _fold(database_url, last_seq, lambda: system.start(PROJECTOR))
-        )
+        meter = CpuMeter(lambda: process_ids(servers, system))
+
+        def start_projector() -> AbstractContextManager[None]:
+            system.start(PROJECTOR)
+            return profiler.recording("fold", process_ids(servers, system))
+
+        with meter:
+            spawned, commits = asyncio.run(_fold(database_url, last_seq, start_projector))
     asyncio.run(_check_read_model(database_url, tasks))
     (first_at, first_position), (last_at, _) = commits.seen[0], commits.seen[-1]
     rate = (last_seq - first_position) / (last_at - first_at)
@@ -148,23 +163,31 @@ def run_fold_rate(servers: Servers, options: FoldOptions) -> list[Result]:
                 "fill_events_per_s": round(last_seq / fill_s),
                 "seconds_first_to_last_commit": round(last_at - first_at, 3),
                 "seconds_from_process_start": round(last_at - spawned, 3),
+                "cpu_cores": meter.cores,
             },
         )
     ]
 
 
 async def _fold(
-    database_url: str, last_seq: int, start_projector: Callable[[], None]
+    database_url: str,
+    last_seq: int,
+    start_projector: Callable[[], AbstractContextManager[None]],
 ) -> tuple[float, Commits]:
-    """Start the projector and follow its commits until it reaches ``last_seq``."""
+    """Start the projector and follow its commits until it reaches ``last_seq``.
+
+    ``start_projector`` returns once the projector runs, with a block to hold open while it
+    folds (the profiler's, if any).
+    """
     commits = Commits(last_seq)
     conn = await asyncpg.connect(database_url)
     try:
         await conn.add_listener(changes_channel(READMODEL_SCHEMA), commits.on_notify)
         spawned = time.perf_counter()
         # In a thread: the loop must stay free to timestamp notifications as they come.
-        await asyncio.to_thread(start_projector)
-        await asyncio.wait_for(commits.caught_up.wait(), timeout=max(60.0, last_seq / 2000))
+        with await asyncio.to_thread(start_projector):
+            async with asyncio.timeout(max(60.0, last_seq / 2000)):
+                await commits.caught_up.wait()
     finally:
         await conn.close()
     return spawned, commits

@@ -13,11 +13,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from support.system import System
 from taskbus.devrun.nats import start_nats
-from taskbus.devrun.ports import LOOPBACK, free_port
+from taskbus.devrun.ports import LOOPBACK, accepts_connections, free_port
 from taskbus.devrun.postgres import create_database, start_postgres
+from taskbus.devrun.processes import wait_until_ready
 
 # The read model's schema in every benchmark database (the services' default, made explicit).
 READMODEL_SCHEMA = "taskbus"
@@ -93,21 +93,24 @@ def services(
     try:
         for service in start:
             system.start(service)
+        if API in start:
+            wait_until_listening(system, port)
         yield system
     finally:
         system.close()
 
 
+def wait_until_listening(system: System, port: int) -> None:
+    """The API logs that it is ready from its lifespan, a moment before uvicorn listens."""
+    wait_until_ready(
+        system.processes[API],
+        lambda: accepts_connections(port),
+        what=API,
+        timeout=30,
+        log_path=system.log_path(API),
+    )
+
+
 def process_ids(servers: Servers, system: System) -> dict[str, int]:
     """Every server's and service's process id by name."""
     return {**servers.pids, **{name: p.pid for name, p in system.processes.items()}}
-
-
-def api_client(api_url: str, *, connections: int = 64) -> httpx.AsyncClient:
-    """An async client of the API (never through a proxy: everything is on loopback)."""
-    return httpx.AsyncClient(
-        base_url=api_url,
-        timeout=httpx.Timeout(30.0),
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-        trust_env=False,
-    )

@@ -1,7 +1,7 @@
 """List page latency over a large read model: ``GET /api/tasks/`` with each filter.
 
 The read model is bulk-loaded (``readmodel_fill``) into a fresh database, then only the
-API runs against it. Each case is one request shape, timed at the client, one request at
+API runs against it. Each case is one request shape, timed at the conn, one request at
 a time, after a few unmeasured ones. The cursor case follows ``next_cursor`` from the first
 page of FAILED tasks down to page ``PAGES_DEEP`` and times pages 2 onwards.
 """
@@ -11,9 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from bench.harness import API, READMODEL_SCHEMA, Servers, api_client, new_namespace, services
+from bench import http1
+from bench.harness import API, READMODEL_SCHEMA, Servers, new_namespace, services
 from bench.readmodel_fill import CUSTOMERS, fill_read_model
 from bench.report import Result, Target, percentile
 
@@ -60,40 +59,37 @@ def run_list_pages(servers: Servers, options: ListOptions) -> list[Result]:
 
 
 async def _measure(api_url: str, samples: int) -> dict[str, list[float]]:
-    async with api_client(api_url, connections=1) as client:
-        timings = {
-            case: await _same_page(client, params, samples) for case, params in CASES.items()
-        }
-        timings[f"status=FAILED, pages 2-{PAGES_DEEP}"] = await _deep_pages(client, samples)
+    async with http1.connect(api_url) as conn:
+        timings = {case: await _same_page(conn, params, samples) for case, params in CASES.items()}
+        timings[f"status=FAILED, pages 2-{PAGES_DEEP}"] = await _deep_pages(conn, samples)
     return timings
 
 
-async def _same_page(
-    client: httpx.AsyncClient, params: dict[str, str], samples: int
-) -> list[float]:
+async def _same_page(conn: http1.Connection, params: dict[str, str], samples: int) -> list[float]:
     query = {**params, "limit": PAGE_SIZE}
     for _ in range(WARMUP_REQUESTS):
-        await _get_page(client, query)
-    return [(await _get_page(client, query))[0] for _ in range(samples)]
+        await _get_page(conn, query)
+    return [(await _get_page(conn, query))[0] for _ in range(samples)]
 
 
-async def _deep_pages(client: httpx.AsyncClient, samples: int) -> list[float]:
+async def _deep_pages(conn: http1.Connection, samples: int) -> list[float]:
     query = {"status": "FAILED", "limit": PAGE_SIZE}
     timings: list[float] = []
     while len(timings) < samples + WARMUP_REQUESTS:
-        _, page = await _get_page(client, query)
+        _, page = await _get_page(conn, query)
         for _ in range(PAGES_DEEP - 1):
-            elapsed, page = await _get_page(client, {**query, "cursor": page["next_cursor"]})
+            elapsed, page = await _get_page(conn, {**query, "cursor": page["next_cursor"]})
             timings.append(elapsed)
     return timings[WARMUP_REQUESTS : WARMUP_REQUESTS + samples]
 
 
-async def _get_page(client: httpx.AsyncClient, query: dict[str, str]) -> tuple[float, Any]:
+async def _get_page(conn: http1.Connection, query: dict[str, str]) -> tuple[float, Any]:
     """One list request: how long it took (ms) and the page, which must not be empty."""
     started = time.perf_counter()
-    response = await client.get("/api/tasks/", params=query)
+    response = await conn.get("/api/tasks/", query)
     elapsed = (time.perf_counter() - started) * 1000
-    response.raise_for_status()
+    if response.status != 200:
+        raise RuntimeError(f"{query} answered {response.status}: {response.body!r}")
     page = response.json()
     if not page["items"] or page["next_cursor"] is None:
         raise AssertionError(f"{query} returned a short page: the read model is too small")

@@ -22,6 +22,11 @@ def describe() -> dict[str, Any]:
     }
 
 
+def load_average() -> float:
+    """The 1-minute load average: above the core count, other work competes with the run."""
+    return round(os.getloadavg()[0], 2)
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -24,7 +24,7 @@ class Target:
         return _COMPARE[self.op](figure, self.value)
 
     def __str__(self) -> str:
-        return f"{_SYMBOL[self.op]} {self.value:,.4g}"
+        return f"{_SYMBOL[self.op]} {format_figure(self.value)}"
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,11 @@ function query(params) {
 
 const taskPath = (id) => `/api/tasks/${encodeURIComponent(id)}`;
 
+// Commands ask the API to answer once the read model shows their effect (it answers sooner with
+// the task as it stood if that takes longer), so the page shows the outcome at once and never
+// asks for a just-submitted task the read model does not know yet.
+const SETTLE = query({ wait: 5 });
+
 export function listTasks({ status, task_type, q, limit, cursor }, signal) {
   return request("GET", `/api/tasks/${query({ status, task_type, q, limit, cursor })}`, { signal });
 }
@@ -84,16 +89,19 @@ export function taskEvents(id, signal) {
 }
 
 export function cancelTask(id) {
-  return request("DELETE", taskPath(id));
+  return request("DELETE", `${taskPath(id)}${SETTLE}`);
 }
 
 export function retryTask(id) {
-  return request("POST", `${taskPath(id)}/retry`);
+  return request("POST", `${taskPath(id)}/retry${SETTLE}`);
 }
 
 /** Submit a task; the idempotency key makes a resent request return the same task. */
 export function submitTask(body, idempotencyKey) {
-  return request("POST", "/api/tasks/submit", { body, headers: { "Idempotency-Key": idempotencyKey } });
+  return request("POST", `/api/tasks/submit${SETTLE}`, {
+    body,
+    headers: { "Idempotency-Key": idempotencyKey },
+  });
 }
 
 export function getStats(signal) {

@@ -30,7 +30,10 @@ function title(event) {
 
 function dataList(event) {
   const hidden = event.type === "TaskProgress" ? SHOWN_IN_PROGRESS_HEAD : SHOWN_IN_HEAD;
-  const entries = Object.entries(event.data ?? {}).filter(([key]) => !hidden.has(key));
+  // An optional field left unset (no timeout, no retry time) tells nothing about the event.
+  const entries = Object.entries(event.data ?? {}).filter(
+    ([key, value]) => !hidden.has(key) && value !== null && value !== undefined,
+  );
   if (entries.length === 0) return null;
   return h(
     "dl",

@@ -1,8 +1,8 @@
 """Browser fixtures: Debian's chromium driven by Playwright, a fresh browser for each test.
 
 Every page records what would show in the developer console (console errors, uncaught
-exceptions, dialogs) and leaves a screenshot in ``test-artifacts/browser/`` when its test ends,
-passed or failed.
+exceptions, dialogs), fails its test on any of them the test did not expect, and leaves a
+screenshot in ``test-artifacts/browser/`` when its test ends, passed or failed.
 
 Playwright's sync API marks its own event loop as running in the test's thread for as long as
 it is started, so neither ``asyncio.run`` (which starting a system uses) nor an async test can
@@ -54,7 +54,7 @@ def console() -> Console:
 
 @pytest.fixture
 def page(console: Console, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A 1280x800 page; at the end a screenshot, and no uncaught error or dialog allowed."""
+    """A 1280x800 page; at the end a screenshot, and no unexpected error or any dialog."""
     expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as driver:
         browser = driver.chromium.launch(
@@ -68,7 +68,10 @@ def page(console: Console, request: pytest.FixtureRequest) -> Iterator[Page]:
         finally:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             name = re.sub(r"[^\w.-]+", "_", request.node.name)
-            tab.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+            # From the top: a full-page shot of a scrolled page paints the sticky header mid-page.
+            tab.evaluate("window.scrollTo(0, 0)")
+            tab.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True, animations="disabled")
             browser.close()
     assert console.exceptions == [], "uncaught errors in the page"
+    assert console.unexpected_errors() == [], "errors in the console"
     assert console.dialogs == [], "the page opened dialogs"

@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from playwright.sync_api import ConsoleMessage, Dialog, Locator, Page, expect
-from support.system import System
+from support.system import System, Task
 
 
 @dataclass
@@ -14,6 +14,14 @@ class Console:
     errors: list[str] = field(default_factory=list)
     exceptions: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)
+
+    def expect_errors(self, fragment: str) -> None:
+        """Console errors holding ``fragment`` are expected: a 4xx the test provokes on purpose."""
+        self.expected.append(fragment)
+
+    def unexpected_errors(self) -> list[str]:
+        return [e for e in self.errors if not any(f in e for f in self.expected)]
 
     def watch(self, page: Page) -> None:
         page.on("console", self._on_message)
@@ -58,3 +66,14 @@ def task_row(page: Page, task_id: str) -> Locator:
 
 def task_rows(page: Page) -> Locator:
     return page.get_by_test_id("task-row")
+
+
+def submit_failing(system: System, name: str) -> Task:
+    """A task that fails on its one and only attempt: it outlasts its timeout."""
+    return system.submit(
+        "csv_processing",
+        {"num_rows": 1000, "processing_time": 30},
+        name=name,
+        timeout_s=0.5,
+        max_attempts=1,
+    )

@@ -59,7 +59,7 @@ def test_cannot_cancel_completed_task(system: System) -> None:
 
 
 def test_retry_failed_task_runs_a_new_attempt(system: System) -> None:
-    task = system.submit("csv_processing", {"file_id": "no-such-file"}, max_attempts=1)
+    task = system.submit_failing(max_attempts=1)
     failed = system.wait_for_status(task["id"], "FAILED")
     assert failed["error"]
 

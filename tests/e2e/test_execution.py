@@ -116,7 +116,7 @@ def test_image_processing_resizes_into_the_box(system: System) -> None:
 
 
 def test_failure_is_recorded_with_its_error(system: System) -> None:
-    task = system.submit("csv_processing", {"file_id": "no-such-file"}, max_attempts=1)
+    task = system.submit_failing(max_attempts=1)
 
     failed = system.wait_for_status(task["id"], "FAILED")
 

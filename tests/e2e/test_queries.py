@@ -28,7 +28,7 @@ def test_list_all_returns_submitted_tasks_newest_first(system: System) -> None:
 def test_filter_by_status(system: System) -> None:
     tag = uuid.uuid4().hex
     done = system.submit("csv_processing", {"num_rows": 10}, name=tag)
-    failed = system.submit("csv_processing", {"file_id": "no-such-file"}, name=tag)
+    failed = system.submit_failing(name=tag)
     system.wait_for_status(done["id"], "SUCCESS")
     system.wait_for_status(failed["id"], "FAILED")
 

@@ -8,7 +8,7 @@ def test_rebuild_reproduces_the_read_model_and_keeps_projecting(
 ) -> None:
     with system_factory("rebuild") as s:
         done = [s.submit("csv_processing", {"num_rows": 10}) for _ in range(5)]
-        failed = s.submit("csv_processing", {"file_id": "missing"}, max_attempts=1)
+        failed = s.submit_failing(max_attempts=1)
         for task in done:
             s.wait_for_status(task["id"], "SUCCESS")
         s.wait_for_status(failed["id"], "FAILED")

@@ -43,6 +43,7 @@ def test_killed_projector_applies_no_event_twice(system_factory: SystemFactory) 
         s.start("taskbus-projector")
         for task in tasks:
             s.wait_for_status(task["id"], "SUCCESS")
+        s.wait_until_projected()
         stream_messages, task_events, position, mismatches = asyncio.run(_audit(s))
 
     assert task_events == stream_messages

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ SERVICES = (
 )
 _BIN = Path(sys.executable).parent
 _READY_LINES = {
-    "taskbus-api": "api ready",
+    # Logged once uvicorn listens; "api ready" comes a moment before the socket is bound.
+    "taskbus-api": "Uvicorn running",
     "taskbus-projector": "projector following the log",
     "taskbus-worker-csv": "worker ready",
     "taskbus-worker-email": "worker ready",
@@ -171,6 +173,18 @@ class System:
         task: Task = response.json()
         return task
 
+    def upload(self, data: bytes, name: str, content_type: str) -> str:
+        """Upload a file through the API; returns its ``file_id``."""
+        response = self.client.post("/api/files", files={"file": (name, data, content_type)})
+        assert response.status_code == 201, response.text
+        file_id: str = response.json()["file_id"]
+        return file_id
+
+    def submit_failing(self, **extra: Any) -> Task:
+        """A CSV task bound to fail: its input is a binary file, not CSV text."""
+        file_id = self.upload(b"\x00\x01binary", "garbage.csv", "text/csv")
+        return self.submit("csv_processing", {"file_id": file_id}, **extra)
+
     def get(self, task_id: str) -> Task:
         response = self.client.get(f"/api/tasks/{task_id}")
         assert response.status_code == 200, response.text
@@ -214,6 +228,17 @@ class System:
             if predicate(task):
                 return task
         raise AssertionError(f"the stream of task {task_id} ended early")
+
+    def wait_until_projected(self, *, timeout: float = 30) -> None:
+        """Wait until the read model has folded everything in the log so far.
+
+        The lag is only reported, not pushed, so this re-reads ``/api/health``.
+        """
+        deadline = time.monotonic() + timeout
+        while self.client.get("/api/health").json()["projector_lag"] != 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the projector did not catch up with the log")
+            time.sleep(0.05)
 
     def wait_for_status(self, task_id: str, *statuses: str, timeout: float = 60) -> Task:
         return self.wait_until(task_id, lambda t: t["status"] in statuses, timeout=timeout)

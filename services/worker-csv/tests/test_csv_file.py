@@ -85,10 +85,11 @@ def test_a_record_that_never_ends_is_refused() -> None:
     cutter = BlockCutter(max_record_bytes=100)
 
     cutter.feed([b'a\n"'])
+    cutter.feed([b"x" * 40])
+    cutter.feed([b"x" * 40])
 
-    with pytest.raises(RecordTooLong, match='line 2: .* is a quote \\("\\) left open'):
-        for _ in range(10):
-            cutter.feed([b"x" * 40])
+    with pytest.raises(RecordTooLong, match=r'line 2: .* is a quote \("\) left open'):
+        cutter.feed([b"x" * 40])
 
 
 def test_statistics_equal_an_independent_computation_whatever_the_pieces() -> None:
@@ -161,6 +162,18 @@ def test_binary_input_is_refused_as_not_csv() -> None:
 
     assert _fails_with(png) == (
         "line 3 holds a NUL byte: this looks like a binary file, not CSV text"
+    )
+
+
+def test_text_with_many_control_characters_is_refused_as_binary() -> None:
+    message = _fails_with(bytes([0xA5, 0x01, 0x02, ord("\n")]) * 1000)
+
+    assert message.endswith("control characters: this looks like a binary file, not CSV text")
+
+
+def test_a_first_block_that_is_not_utf8_is_refused_before_parsing() -> None:
+    assert _fails_with(b"name\n" + b"\xa5" * 1000 + b"\n") == (
+        'line 2 is not UTF-8 text (set encoding to "utf8-lossy" to replace the bytes that are not)'
     )
 
 

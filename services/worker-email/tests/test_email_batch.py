@@ -273,3 +273,24 @@ async def test_a_refused_sender_fails_the_whole_batch(
     with pytest.raises(Misconfigured, match=re.escape("553 5.7.1 sender not allowed")):
         await _send(EmailParameters(num_emails=2), settings, Hooks(), uuid4())
     assert sink.received == []
+
+
+async def test_a_header_the_email_policy_refuses_is_reported_not_raised(
+    server: tuple[Sink, EmailWorkerSettings],
+) -> None:
+    sink, settings = server
+    # U+2028 breaks lines for Python's email package though it is neither CR nor LF; built
+    # unvalidated, as if an API had let it through.
+    params = EmailParameters.model_construct(
+        recipients=["ada@example.test", "bob@example.test"],
+        num_emails=None,
+        subject="Hello\u2028Bcc: eve@example.test",
+        body="Hi",
+        delay_per_email=0.0,
+    )
+
+    result = await _send(params, settings, Hooks(), uuid4())
+
+    assert sink.received == []
+    assert (result.sent, result.failed) == (0, 2)
+    assert all(r.error and r.error.startswith("message not sent:") for r in result.recipients)

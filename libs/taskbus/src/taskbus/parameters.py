@@ -17,7 +17,11 @@ from pydantic import (
 
 from taskbus.tasks import TaskType
 
-HeaderText = Annotated[str, StringConstraints(max_length=998, pattern=r"^[^\r\n]*$")]
+# Every character Python's email package treats as a line break, not only CR and LF.
+HeaderText = Annotated[
+    str,
+    StringConstraints(max_length=998, pattern=r"^[^\r\n\v\f\x1c-\x1e\x85\u2028\u2029]*$"),
+]
 
 
 def _email_address(value: str) -> str:
@@ -29,6 +33,18 @@ def _email_address(value: str) -> str:
 
 
 EmailAddress = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email_address)]
+
+
+def _default_to_synthetic(data: Any, uploaded: str, synthetic: str, size: int) -> Any:
+    """With neither uploaded inputs nor a synthetic size, work on a small synthetic input."""
+    if isinstance(data, dict) and data.get(uploaded) is None and data.get(synthetic) is None:
+        return {**data, synthetic: size}
+    return data
+
+
+def _refuse_both(model: BaseModel, uploaded: str, synthetic: str) -> None:
+    if getattr(model, uploaded) is not None and getattr(model, synthetic) is not None:
+        raise ValueError(f"give either {uploaded} or {synthetic}, not both")
 
 
 class _Parameters(BaseModel):
@@ -46,12 +62,14 @@ class CsvParameters(_Parameters):
     encoding: Literal["utf8", "utf8-lossy"] = "utf8"
     has_header: bool = True
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_source(cls, data: Any) -> Any:
+        return _default_to_synthetic(data, "file_id", "num_rows", 1000)
+
     @model_validator(mode="after")
     def _one_source(self) -> "CsvParameters":
-        if self.file_id is None and self.num_rows is None:
-            return self.model_copy(update={"num_rows": 1000})
-        if self.file_id is not None and self.num_rows is not None:
-            raise ValueError("give either file_id or num_rows, not both")
+        _refuse_both(self, "file_id", "num_rows")
         return self
 
 
@@ -67,12 +85,14 @@ class EmailParameters(_Parameters):
     body: str = Field("Hello {name},\n\nThis message was sent by taskbus.\n", max_length=100_000)
     delay_per_email: float = Field(0.0, ge=0, le=60)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_source(cls, data: Any) -> Any:
+        return _default_to_synthetic(data, "recipients", "num_emails", 1)
+
     @model_validator(mode="after")
     def _one_source(self) -> "EmailParameters":
-        if self.recipients is None and self.num_emails is None:
-            return self.model_copy(update={"num_emails": 1})
-        if self.recipients is not None and self.num_emails is not None:
-            raise ValueError("give either recipients or num_emails, not both")
+        _refuse_both(self, "recipients", "num_emails")
         return self
 
     def recipient_list(self) -> list[Recipient]:
@@ -93,12 +113,14 @@ class ImageParameters(_Parameters):
     mode: Literal["fit", "fill"] = "fit"
     format: Literal["JPEG", "PNG", "WEBP"] = "JPEG"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_source(cls, data: Any) -> Any:
+        return _default_to_synthetic(data, "file_ids", "num_images", 1)
+
     @model_validator(mode="after")
     def _one_source(self) -> "ImageParameters":
-        if self.file_ids is None and self.num_images is None:
-            return self.model_copy(update={"num_images": 1})
-        if self.file_ids is not None and self.num_images is not None:
-            raise ValueError("give either file_ids or num_images, not both")
+        _refuse_both(self, "file_ids", "num_images")
         return self
 
 

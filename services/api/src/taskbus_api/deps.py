@@ -8,6 +8,7 @@ import asyncpg
 from fastapi import Depends, Request
 from nats.aio.client import Client as NATS
 from taskbus.eventlog import EventLog
+from taskbus.files import FileStore
 from taskbus.readmodel.database import Connection
 
 from taskbus_api.feed import ChangeFeed
@@ -23,6 +24,7 @@ class Resources:
     pool: asyncpg.Pool
     eventlog: EventLog
     feed: ChangeFeed
+    files: FileStore
 
 
 def get_resources(request: Request) -> Resources:

@@ -18,5 +18,7 @@ class ApiSettings(CommonSettings):
     api_key: str | None = Field(None, validation_alias="API_KEY")
     web_dir: Path = Field(_REPO_WEB_DIR, validation_alias="WEB_DIR")
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_upload_bytes: int = Field(2 * 1024**3, ge=1)
+    """The largest file ``POST /api/files`` takes (``API_MAX_UPLOAD_BYTES``)."""
     sse_ping_s: float = Field(15.0, gt=0)
     max_wait_s: float = Field(30.0, ge=0)

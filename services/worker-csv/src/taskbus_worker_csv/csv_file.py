@@ -24,6 +24,9 @@ Encoding = Literal["utf8", "utf8-lossy"]
 _SNIFF_BYTES = 64 * 1024
 _SNIFFED_DELIMITERS = ",;\t|"
 _INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
+# Control bytes that text never holds (tab, line feed, form feed and carriage return it does).
+_BINARY_CONTROLS = bytes([*range(0x01, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
+_MAX_CONTROL_SHARE = 0.01
 
 
 class CsvInputError(ValueError):
@@ -93,6 +96,8 @@ class BlockParser:
                 f"line {_line_at(block, nul)} holds a NUL byte: this looks like a binary"
                 " file, not CSV text"
             )
+        if first:
+            self._check_looks_like_text(block)
         try:
             frame = pl.read_csv(
                 block.data,
@@ -107,6 +112,26 @@ class BlockParser:
         if first:
             self._schema = frame.schema
         return frame
+
+    def _check_looks_like_text(self, block: Block) -> None:
+        """Refuse input whose start is not text before polars reads it as a strange table."""
+        sample = block.data[:_SNIFF_BYTES]
+        controls = sum(sample.count(byte) for byte in _BINARY_CONTROLS)
+        if controls > len(sample) * _MAX_CONTROL_SHARE:
+            raise CsvInputError(
+                f"{controls:,} of the first {len(sample):,} bytes are control characters:"
+                " this looks like a binary file, not CSV text"
+            )
+        if self._fmt.encoding == "utf8":
+            try:
+                sample.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                # A character cut by the end of the sample is not an error.
+                if exc.start < len(sample) - 3:
+                    raise CsvInputError(
+                        f"line {_line_at(block, exc.start)} is not UTF-8 text"
+                        ' (set encoding to "utf8-lossy" to replace the bytes that are not)'
+                    ) from None
 
     def _explain(self, block: Block, exc: pl.exceptions.PolarsError) -> str:
         found = find_problem(

@@ -13,7 +13,9 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from typing import ParamSpec, Protocol, TypeVar
 
-from taskbus.errors import Fail
+from nats.errors import Error as NatsError
+from taskbus.errors import Fail, Retry
+from taskbus.files import FileCorrupt
 from taskbus.parameters import CsvParameters
 from taskbus.worker import TaskContext
 
@@ -102,11 +104,20 @@ async def summarise_file(
         raise Fail(str(exc)) from exc
 
 
+async def _summarise_input(ctx: TaskContext, file_id: str, params: CsvParameters) -> CsvResult:
+    try:
+        reader = await ctx.open_input(file_id)
+        return await summarise_file(reader, reader.info.size, params, hooks=ctx)
+    except FileCorrupt as exc:
+        raise Fail(str(exc)) from exc
+    except NatsError as exc:
+        raise Retry(f"the file store did not answer: {exc!r}") from exc
+
+
 async def handle(ctx: TaskContext, params: CsvParameters) -> CsvResult:
     """Statistics of the task's uploaded file or synthetic table."""
     if params.file_id is not None:
-        reader = await ctx.open_input(params.file_id)
-        result = await summarise_file(reader, reader.info.size, params, hooks=ctx)
+        result = await _summarise_input(ctx, params.file_id, params)
     else:
         # CsvParameters defaults num_rows whenever file_id is absent.
         assert params.num_rows is not None

@@ -126,14 +126,20 @@ async def send_batch(
         if index > first and params.delay_per_email:
             await asyncio.sleep(params.delay_per_email)
         recipient = recipients[index]
-        message = compose(
-            task_id=task_id,
-            recipient=recipient,
-            subject=params.subject,
-            body=params.body,
-            sender=sender,
-        )
-        journal.record(index, await _deliver(mailer, message, recipient.email, retry_delays))
+        try:
+            message = compose(
+                task_id=task_id,
+                recipient=recipient,
+                subject=params.subject,
+                body=params.body,
+                sender=sender,
+            )
+        except ValueError as exc:
+            # A header the email policy refuses (a line break the API let through): this
+            # recipient's message cannot be written, the others may be.
+            journal.record(index, f"message not sent: {exc}")
+        else:
+            journal.record(index, await _deliver(mailer, message, recipient.email, retry_delays))
         await hooks.checkpoint(journal.model_dump())
         await hooks.progress(100 * (index + 1) / total, f"{index + 1}/{total} emails")
     return _result(task_id, recipients, journal)

@@ -12,9 +12,17 @@ from pathlib import PurePath
 from typing import Any, ParamSpec, Protocol, TypeVar
 from uuid import UUID
 
+from nats.errors import Error as NatsError
 from pydantic import BaseModel
-from taskbus.errors import Fail
-from taskbus.files import FileInfo, FileNotFound, FileReader, FileStore, derived_file_id
+from taskbus.errors import Fail, Retry
+from taskbus.files import (
+    FileCorrupt,
+    FileInfo,
+    FileNotFound,
+    FileReader,
+    FileStore,
+    derived_file_id,
+)
 from taskbus.parameters import ImageParameters
 from taskbus.worker import TaskContext
 
@@ -161,8 +169,14 @@ async def handle(
 ) -> ImageResult:
     """Resize the task's images to its box, mode and format, storing each as an artifact."""
     spec = ResizeSpec(params.target_width, params.target_height, params.mode, params.format)
-    result = await process_images(
-        sources_of(params), spec, ctx, max_bytes=settings.image_max_input_bytes
-    )
+    try:
+        result = await process_images(
+            sources_of(params), spec, ctx, max_bytes=settings.image_max_input_bytes
+        )
+    except FileCorrupt as exc:
+        raise Fail(str(exc)) from exc
+    except NatsError as exc:
+        # Images done so far are checkpointed; the retry goes on from there.
+        raise Retry(f"the file store did not answer: {exc!r}") from exc
     ctx.log.info("images resized", images=len(result.images))
     return result

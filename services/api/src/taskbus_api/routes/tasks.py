@@ -10,6 +10,7 @@ from taskbus_api import commands, queries
 from taskbus_api.deps import ConnectionDep, Resources, ResourcesDep
 from taskbus_api.errors import NotFound
 from taskbus_api.readmodel_wait import settle
+from taskbus_api.routes.files import check_file_inputs
 from taskbus_api.schemas import SubmitRequest, Task, TaskEventList, TaskPage
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
@@ -44,6 +45,7 @@ async def submit_task(
     wait: WaitQuery = 0,
 ) -> Task:
     """Submit a task; 201 once the event is stored. The same ``Idempotency-Key`` → same task."""
+    await check_file_inputs(resources.files, body.task_type, body.parameters)
     event, ack = await commands.submit(resources.eventlog, body, idempotency_key)
     # A replayed key returns the task as first submitted, once the read model has it.
     task = await settle(resources, conn, event.task_id, ack.seq, 5.0 if ack.duplicate else wait)

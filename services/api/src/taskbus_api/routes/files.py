@@ -1,0 +1,161 @@
+"""``/api/files``: upload task inputs, download inputs and produced artifacts (DESIGN §4).
+
+Uploads stream from the request into the file store. What a file may be is decided per use:
+each task type that takes files accepts a few content types; an upload may name its use
+(``?purpose=csv_processing``) to be checked against that type's list, and a task is only
+accepted with input files of a type it takes.
+"""
+
+import mimetypes
+import re
+import unicodedata
+from typing import Annotated, Any
+from urllib.parse import quote
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from taskbus.files import FileInfo, FileNotFound, FileStore
+from taskbus.tasks import TaskType
+
+from taskbus_api.deps import ResourcesDep
+from taskbus_api.errors import NotFound
+from taskbus_api.multipart import MultipartFile, UnsupportedUpload, UploadTooLarge
+
+router = APIRouter(prefix="/api/files", tags=["files"])
+
+ACCEPTED_TYPES: dict[TaskType, frozenset[str]] = {
+    TaskType.CSV_PROCESSING: frozenset(
+        {"text/csv", "text/plain", "text/tab-separated-values", "application/vnd.ms-excel"}
+    ),
+    TaskType.IMAGE_PROCESSING: frozenset(
+        {"image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp"}
+    ),
+}
+"""What each task type takes as input files. Excel's CSV type is listed because Windows
+browsers send it for every ``.csv`` file."""
+
+_ANY_USE = frozenset().union(*ACCEPTED_TYPES.values())
+_GENERIC_TYPES = frozenset({"", "application/octet-stream"})
+# Multipart framing around the file: boundaries and part headers.
+_FRAMING_BYTES = 64 * 1024
+_UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f/\\"<>:|?*]+')
+_MAX_NAME = 200
+
+
+class FileOut(BaseModel):
+    file_id: str
+    name: str
+    size: int
+    content_type: str
+
+    @classmethod
+    def of(cls, info: FileInfo) -> "FileOut":
+        return cls(
+            file_id=info.file_id, name=info.name, size=info.size, content_type=info.content_type
+        )
+
+
+def display_name(filename: str) -> str:
+    """The uploader's file name made safe to show and to offer back in a download."""
+    name = unicodedata.normalize("NFC", filename).replace("\\", "/").rsplit("/", 1)[-1]
+    name = _UNSAFE_IN_NAME.sub("_", name).strip(" .")
+    return name[:_MAX_NAME] or "upload"
+
+
+def content_type_of(declared: str, filename: str) -> str:
+    """The declared type without parameters; guessed from the extension when generic."""
+    media_type = declared.split(";", 1)[0].strip().lower()
+    if media_type in _GENERIC_TYPES:
+        media_type = mimetypes.guess_type(filename, strict=False)[0] or "application/octet-stream"
+    return media_type
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with an ASCII fallback and the exact name as RFC 6266 ``filename*``."""
+    fallback = name.encode("ascii", "replace").decode().replace("?", "_").replace("%", "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=FileOut)
+async def upload_file(
+    request: Request,
+    resources: ResourcesDep,
+    purpose: Annotated[
+        TaskType | None, Query(description="The task type the file is for; narrows its types.")
+    ] = None,
+) -> FileOut:
+    """Store the multipart field ``file``; 413 past the size limit, 415 for a type not taken."""
+    limit = resources.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + _FRAMING_BYTES:
+        raise UploadTooLarge(f"the file is larger than the limit of {limit:,} bytes")
+    upload = MultipartFile(request, "file", max_bytes=limit)
+    await upload.start()
+    name = display_name(upload.filename)
+    content_type = content_type_of(upload.content_type, name)
+    accepted = _ANY_USE if purpose is None else ACCEPTED_TYPES.get(purpose, frozenset())
+    if content_type not in accepted:
+        use = "any task" if purpose is None else purpose.value
+        listed = ", ".join(sorted(accepted)) or "no files"
+        raise UnsupportedUpload(f"{content_type} is not accepted for {use}; accepted: {listed}")
+    info = await resources.files.put(upload.chunks(), name=name, content_type=content_type)
+    return FileOut.of(info)
+
+
+@router.get("/{file_id}", response_class=StreamingResponse)
+async def download_file(file_id: UUID, resources: ResourcesDep) -> StreamingResponse:
+    """The file's bytes, as an attachment; 404 when no file has that id."""
+    try:
+        reader = await resources.files.open(str(file_id))
+    except FileNotFound:
+        raise NotFound(f"no file with id {file_id}") from None
+    info = reader.info
+    return StreamingResponse(
+        reader,
+        media_type=info.content_type,
+        headers={
+            "Content-Length": str(info.size),
+            "Content-Disposition": content_disposition(info.name),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
+
+
+def _file_references(parameters: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    references: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(parameters.get("file_id"), str):
+        references.append((("file_id",), parameters["file_id"]))
+    for index, file_id in enumerate(parameters.get("file_ids") or []):
+        if isinstance(file_id, str):
+            references.append((("file_ids", index), file_id))
+    return references
+
+
+async def check_file_inputs(
+    files: FileStore, task_type: TaskType, parameters: dict[str, Any]
+) -> None:
+    """Every file a task names must exist and be of a type its task type takes (else 422)."""
+    accepted = ACCEPTED_TYPES.get(task_type)
+    if accepted is None:
+        return
+    errors = []
+    for location, file_id in _file_references(parameters):
+        try:
+            info = await files.info(file_id)
+        except FileNotFound:
+            problem = f"no uploaded file with id {file_id!r}"
+        else:
+            if info.content_type in accepted:
+                continue
+            problem = f"file {file_id} is {info.content_type}; {task_type.value} takes " + (
+                ", ".join(sorted(accepted))
+            )
+        errors.append(
+            {"loc": ("body", "parameters", *location), "msg": problem, "type": "file_input"}
+        )
+    if errors:
+        raise RequestValidationError(errors)
