@@ -45,6 +45,9 @@ RESULTS = {
     "email_sending": json.dumps({"sent": 50, "failed": 0}),
     "image_processing": json.dumps({"images": [{"width": 320, "height": 240}] * 4}),
 }
+# The position the projector records (as the API reads it): a read model loaded here is one
+# the projector is caught up with, so the API's change feed has nothing old to broadcast.
+PROJECTION = "tasks"
 _CHUNK = 50_000
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 _SPACING = timedelta(seconds=2.6)
@@ -113,6 +116,11 @@ async def fill_read_model(database_url: str, schema: str, count: int) -> None:
             )
         for index in indexes:
             await conn.execute(index["definition"])
+        await conn.execute(
+            f"INSERT INTO {quote_ident(schema)}.projection_position (projection, seq)"
+            f" SELECT $1, max(last_seq) FROM {table}",
+            PROJECTION,
+        )
         await conn.execute(f"VACUUM ANALYZE {table}")
     finally:
         await conn.close()

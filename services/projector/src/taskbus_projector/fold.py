@@ -83,6 +83,7 @@ def _(event: TaskRetried, state: TaskState) -> TaskState:
         state,
         status=TaskStatus.PENDING,
         attempts=event.attempt,
+        max_attempts=max(state.max_attempts, event.max_attempts),
         progress=0.0,
         progress_message=None,
         result=None,

@@ -1,6 +1,7 @@
 """The projector's I/O shell: fetch events in order, fold them in batches, commit, ack."""
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -34,6 +35,12 @@ def changes_channel(schema: str) -> str:
     return f"{schema}_changes"
 
 
+class _Gap(Exception):
+    def __init__(self, *, expected: int, got: int) -> None:
+        super().__init__(f"expected {expected}, got {got}")
+        self.where = {"expected": expected, "got": got}
+
+
 @dataclass
 class Progress:
     """Where the projector stands; read by health and metrics."""
@@ -64,58 +71,66 @@ class Projector:
         """Fold until ``stop`` is set (or, with ``until_caught_up``, until the log's end)."""
         async with self._pool.acquire() as conn:
             self.progress.position = await load_position(conn, self._projection)
-        sub = await self._subscribe(self.progress.position)
         log.info("projector following the log", position=self.progress.position)
-        try:
-            while not stop.is_set():
-                try:
-                    msgs = await sub.fetch(
-                        self._settings.batch_size, timeout=self._settings.fetch_timeout_s
-                    )
-                except (TimeoutError, NatsTimeoutError):
-                    if until_caught_up:
-                        return
-                    continue
-                await self._project(msgs)
-        finally:
-            # Without this, draining the connection waits out nats-py's drain timeout.
-            await sub.unsubscribe()
+        while not stop.is_set():
+            sub = await self._subscribe(self.progress.position)
+            try:
+                if await self._follow(sub, stop, until_caught_up=until_caught_up):
+                    return
+            except _Gap as gap:
+                log.warning("gap in the delivered log; resubscribing", **gap.where)
+            finally:
+                # Without this, draining the connection waits out nats-py's drain timeout.
+                await sub.unsubscribe()
+
+    async def _follow(
+        self, sub: JetStreamContext.PullSubscription, stop: asyncio.Event, *, until_caught_up: bool
+    ) -> bool:
+        """Fold what ``sub`` delivers; True once caught up (when asked to stop there)."""
+        while not stop.is_set():
+            try:
+                msgs = await sub.fetch(
+                    self._settings.batch_size, timeout=self._settings.fetch_timeout_s
+                )
+            except (TimeoutError, NatsTimeoutError):
+                if until_caught_up:
+                    return True
+                continue
+            await self._project(msgs)
+        return False
 
     async def _subscribe(self, position: int) -> JetStreamContext.PullSubscription:
-        """Bind to the durable consumer, recreating it if it is ahead of our position.
+        """A consumer delivering the log in order from just after ``position``.
 
-        The position in Postgres is the truth: a consumer that acked past it (the read model
-        was dropped or rebuilt) would skip events, so it starts over after the position.
+        The position in Postgres is the truth, so the durable consumer is created afresh
+        there: one left over from a crashed projector would first deliver what follows its
+        delivered floor and only redeliver the unacknowledged events after ``ack_wait``.
         """
         stream = self._subjects.stream
         durable = f"{PROJECTOR_CONSUMER}-{self._schema}"
-        try:
-            info = await self._js.consumer_info(stream, durable)
-        except NotFoundError:
-            info = None
-        if info is not None and info.ack_floor is not None and info.ack_floor.stream_seq > position:
-            log.warning("consumer ahead of read model; recreating", consumer=durable)
+        with contextlib.suppress(NotFoundError):
             await self._js.delete_consumer(stream, durable)
-            info = None
-        if info is None:
-            await self._js.add_consumer(
-                stream,
-                ConsumerConfig(
-                    durable_name=durable,
-                    filter_subject=self._subjects.all_events,
-                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                    opt_start_seq=position + 1,
-                    ack_policy=AckPolicy.ALL,
-                    ack_wait=self._settings.ack_wait_s,
-                    max_ack_pending=self._settings.batch_size * 4,
-                ),
-            )
+        await self._js.add_consumer(
+            stream,
+            ConsumerConfig(
+                durable_name=durable,
+                filter_subject=self._subjects.all_events,
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=position + 1,
+                ack_policy=AckPolicy.ALL,
+                ack_wait=self._settings.ack_wait_s,
+                max_ack_pending=self._settings.batch_size * 4,
+            ),
+        )
         return await self._js.pull_subscribe_bind(durable, stream)
 
     async def _project(self, msgs: list[Msg]) -> None:
         if not msgs:
             return
         fresh = [m for m in msgs if m.metadata.sequence.stream > self.progress.position]
+        # The stream never deletes, so its sequences are contiguous: anything else is a gap.
+        if fresh and fresh[0].metadata.sequence.stream != self.progress.position + 1:
+            raise _Gap(expected=self.progress.position + 1, got=fresh[0].metadata.sequence.stream)
         if fresh:
             events = self._decode(fresh)
             position = fresh[-1].metadata.sequence.stream
