@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from playwright.sync_api import ConsoleMessage, Dialog, Locator, Page, expect
-from support.system import System, Task
+from support.system import System
 
 
 @dataclass
@@ -66,14 +66,3 @@ def task_row(page: Page, task_id: str) -> Locator:
 
 def task_rows(page: Page) -> Locator:
     return page.get_by_test_id("task-row")
-
-
-def submit_failing(system: System, name: str) -> Task:
-    """A task that fails on its one and only attempt: it outlasts its timeout."""
-    return system.submit(
-        "csv_processing",
-        {"num_rows": 1000, "processing_time": 30},
-        name=name,
-        timeout_s=0.5,
-        max_attempts=1,
-    )

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashboard import open_dashboard, submit_failing
+from dashboard import open_dashboard
 from playwright.sync_api import Page, expect
 from support.fixtures import SystemFactory
 from support.system import System, Task
@@ -63,7 +63,7 @@ def fill_with_work(system: System) -> Task:
         {"num_rows": 250_000, "seed": 42, "processing_time": 2},
         name="Quarterly sales report",
     )
-    failed = [submit_failing(system, "Supplier feed import")]
+    failed = [system.submit_failing(name="Supplier feed import", max_attempts=1)]
     cancelled = system.submit("csv_processing", STILL_RUNNING, name="Full history backfill")
     system.wait_for_status(cancelled["id"], "RUNNING")
     assert system.client.delete(f"/api/tasks/{cancelled['id']}").status_code == 202

@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from dashboard import open_dashboard, submit_failing, task_row, task_rows, unique_name
+from dashboard import open_dashboard, task_row, task_rows, unique_name
 from playwright.sync_api import Page, expect
 from support.system import System
 
@@ -31,7 +31,7 @@ def test_status_tab_type_filter_and_search_narrow_the_list(page: Page, system: S
     tag = unique_name("filter")
     csv = system.submit("csv_processing", {"num_rows": 50}, name=f"{tag}-csv")
     mail = system.submit("email_sending", {"num_emails": 1}, name=f"{tag}-mail")
-    broken = submit_failing(system, f"{tag}-broken")
+    broken = system.submit_failing(name=f"{tag}-broken", max_attempts=1)
     system.wait_for_status(csv["id"], "SUCCESS")
     system.wait_for_status(mail["id"], "SUCCESS")
     system.wait_for_status(broken["id"], "FAILED")

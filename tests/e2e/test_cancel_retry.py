@@ -69,6 +69,7 @@ def test_retry_failed_task_runs_a_new_attempt(system: System) -> None:
     assert response.json()["attempts"] == 2
     again = system.wait_until(task["id"], lambda t: t["attempts"] == 2 and t["status"] == "FAILED")
     assert again["error"]
+    assert again["max_attempts"] == 2
 
 
 def test_retry_cancelled_task_then_it_succeeds(system: System) -> None:

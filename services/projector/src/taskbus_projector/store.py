@@ -22,7 +22,7 @@ _COLUMNS = (
     " created_seq, last_seq"
 )
 _MUTABLE = (
-    "status", "progress", "progress_message", "result", "error", "attempts",
+    "status", "progress", "progress_message", "result", "error", "attempts", "max_attempts",
     "started_at", "completed_at", "updated_at", "last_seq",
 )  # fmt: skip
 
