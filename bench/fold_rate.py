@@ -175,7 +175,7 @@ def run_fold_rate(servers: Servers, options: FoldOptions, profiler: Profiler) ->
             TARGET,
             note=note,
             details=details,
-        )  # fmt: skip
+        )
     ]
 
 

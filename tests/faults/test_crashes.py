@@ -9,9 +9,9 @@ import nats
 from support.fixtures import SystemFactory
 from support.system import System
 from taskbus.events import TaskEventAdapter
+from taskbus.readmodel.fold import fold
+from taskbus.readmodel.state import TaskState
 from taskbus.subjects import Subjects
-from taskbus_projector.fold import fold
-from taskbus_projector.state import TaskState
 
 
 def _event_types(system: System, task_id: str) -> list[str]:

@@ -8,38 +8,16 @@ from uuid import UUID
 
 import asyncpg
 from taskbus.readmodel.database import Connection
+from taskbus.readmodel.rows import TASK_COLUMNS, state_from_row
 from taskbus.tasks import TaskStatus, TaskType
 
 from taskbus_api.schemas import Task, TaskEventOut
 
-TASK_COLUMNS = (
-    "id, task_type, name, status, progress, progress_message, parameters, result, error,"
-    " attempts, max_attempts, timeout_s, created_at, started_at, completed_at, updated_at,"
-    " last_seq, created_seq"
-)
 _ID_PREFIX = re.compile(r"^[0-9a-f-]{4,36}$")
 
 
 def task_from_row(row: asyncpg.Record) -> Task:
-    return Task(
-        id=row["id"],
-        task_type=row["task_type"],
-        name=row["name"],
-        status=row["status"],
-        progress=row["progress"],
-        progress_message=row["progress_message"],
-        parameters=json.loads(row["parameters"]),
-        result=None if row["result"] is None else json.loads(row["result"]),
-        error=row["error"],
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        timeout_s=row["timeout_s"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        completed_at=row["completed_at"],
-        updated_at=row["updated_at"],
-        seq=row["last_seq"],
-    )
+    return Task.of(state_from_row(row))
 
 
 async def get_task(conn: Connection, task_id: UUID) -> Task | None:

@@ -5,6 +5,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from taskbus.readmodel.state import TaskState
 from taskbus.tasks import TaskStatus, TaskType
 
 
@@ -54,6 +55,11 @@ class Task(BaseModel):
     completed_at: datetime | None
     updated_at: datetime
     seq: int = Field(description="Log sequence of the task's last change (the SSE event id).")
+
+    @classmethod
+    def of(cls, state: TaskState) -> "Task":
+        fields = {name: getattr(state, name) for name in cls.model_fields if name != "seq"}
+        return cls(**fields, seq=state.last_seq)
 
 
 class TaskPage(BaseModel):

@@ -19,12 +19,12 @@ from taskbus import metrics
 from taskbus.eventlog import LoggedEvent
 from taskbus.events import decode_event
 from taskbus.readmodel.database import Connection
+from taskbus.readmodel.fold import fold
+from taskbus.readmodel.state import TaskState
 from taskbus.subjects import PROJECTOR_CONSUMER, Subjects
 from taskbus.tracing import trace_id_of
 
-from taskbus_projector.fold import fold
 from taskbus_projector.settings import ProjectorSettings
-from taskbus_projector.state import TaskState
 from taskbus_projector.store import load_position, load_states, write_batch
 
 log = structlog.get_logger(__name__)

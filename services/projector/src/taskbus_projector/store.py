@@ -9,25 +9,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 from taskbus.eventlog import LoggedEvent
 from taskbus.readmodel.database import Connection
-from taskbus.tasks import TaskStatus, TaskType
+from taskbus.readmodel.rows import TASK_COLUMNS, state_from_row
+from taskbus.readmodel.state import TaskState
 
-from taskbus_projector.state import TaskState
-
-_COLUMNS = (
-    "id, task_type, name, status, progress, progress_message, parameters, result, error,"
-    " attempts, max_attempts, timeout_s, created_at, started_at, completed_at, updated_at,"
-    " created_seq, last_seq"
-)
 _MUTABLE = (
     "status", "progress", "progress_message", "result", "error", "attempts", "max_attempts",
     "started_at", "completed_at", "updated_at", "last_seq",
 )  # fmt: skip
 
 UPSERT_TASKS = f"""
-INSERT INTO tasks ({_COLUMNS})
+INSERT INTO tasks ({TASK_COLUMNS})
 SELECT id, task_type, name, status, progress, progress_message, parameters::jsonb,
        result::jsonb, error, attempts, max_attempts, timeout_s, created_at, started_at,
        completed_at, updated_at, created_seq, last_seq
@@ -35,7 +28,7 @@ FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::real[], $6::text
             $7::text[], $8::text[], $9::text[], $10::int[], $11::int[], $12::float8[],
             $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[],
             $17::bigint[], $18::bigint[])
-     AS u({_COLUMNS})
+     AS u({TASK_COLUMNS})
 ON CONFLICT (id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in _MUTABLE)}
 WHERE tasks.last_seq < EXCLUDED.last_seq
 """
@@ -64,8 +57,10 @@ async def load_position(conn: Connection, projection: str) -> int:
 
 
 async def load_states(conn: Connection, ids: Iterable[UUID]) -> dict[UUID, TaskState]:
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM tasks WHERE id = ANY($1::uuid[])", list(ids))
-    return {row["id"]: _state_from_row(row) for row in rows}
+    rows = await conn.fetch(
+        f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ANY($1::uuid[])", list(ids)
+    )
+    return {row["id"]: state_from_row(row) for row in rows}
 
 
 async def write_batch(
@@ -139,26 +134,3 @@ def _event_columns(events: Sequence[LoggedEvent]) -> list[list[Any]]:
         [e.event.time for e in events],
         [_json(e.event.model_dump(mode="json", exclude=_EVENT_ENVELOPE)) for e in events],
     ]
-
-
-def _state_from_row(row: asyncpg.Record) -> TaskState:
-    return TaskState(
-        id=row["id"],
-        task_type=TaskType(row["task_type"]),
-        name=row["name"],
-        status=TaskStatus(row["status"]),
-        progress=row["progress"],
-        progress_message=row["progress_message"],
-        parameters=json.loads(row["parameters"]),
-        result=None if row["result"] is None else json.loads(row["result"]),
-        error=row["error"],
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        timeout_s=row["timeout_s"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        completed_at=row["completed_at"],
-        updated_at=row["updated_at"],
-        created_seq=row["created_seq"],
-        last_seq=row["last_seq"],
-    )

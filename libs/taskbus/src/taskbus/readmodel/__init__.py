@@ -1,1 +1,5 @@
-"""The Postgres read model: its schema, shared by the projector (writes) and the API (reads)."""
+"""The Postgres read model: its schema, the task state and the fold that computes it.
+
+The projector writes it; the API reads it, and folds a new submission the same way to
+answer before the projector has caught up.
+"""

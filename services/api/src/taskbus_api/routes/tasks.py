@@ -4,6 +4,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, status
+from taskbus.readmodel.fold import fold
 from taskbus.tasks import TaskStatus, TaskType
 
 from taskbus_api import commands, queries
@@ -51,25 +52,10 @@ async def submit_task(
     task = await settle(resources, conn, event.task_id, ack.seq, 5.0 if ack.duplicate else wait)
     if task is not None:
         return task
-    return Task(
-        id=event.task_id,
-        task_type=event.task_type,
-        name=event.name,
-        status=TaskStatus.PENDING,
-        progress=0,
-        progress_message=None,
-        parameters=event.parameters,
-        result=None,
-        error=None,
-        attempts=event.attempt,
-        max_attempts=event.max_attempts,
-        timeout_s=event.timeout_s,
-        created_at=event.time,
-        started_at=None,
-        completed_at=None,
-        updated_at=event.time,
-        seq=ack.seq,
-    )
+    # Not in the read model yet: the task is what the projector's fold will make of it.
+    created = fold(None, event, ack.seq)
+    assert created is not None
+    return Task.of(created)
 
 
 @router.get("/", response_model=TaskPage)

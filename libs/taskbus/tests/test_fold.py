@@ -17,9 +17,9 @@ from taskbus.events import (
     TaskSubmitted,
     TaskSucceeded,
 )
+from taskbus.readmodel.fold import fold
+from taskbus.readmodel.state import TaskState
 from taskbus.tasks import TaskStatus, TaskType
-from taskbus_projector.fold import fold
-from taskbus_projector.state import TaskState
 
 TASK = UUID("00000000-0000-4000-8000-000000000001")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -20,9 +20,8 @@ from taskbus.events import (
     TaskSubmitted,
     TaskSucceeded,
 )
+from taskbus.readmodel.state import TaskState
 from taskbus.tasks import TaskStatus
-
-from taskbus_projector.state import TaskState
 
 
 def fold(state: TaskState | None, event: TaskEvent, seq: int) -> TaskState | None:
