@@ -81,6 +81,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    profiler = Profiler(args.profile)
     # The library logs through structlog; only its errors belong between the benchmark lines.
     configure_logging("ERROR", "console")
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -89,36 +90,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     shutil.rmtree(log_dir, ignore_errors=True)
     started = datetime.now(UTC)
     load_before = machine.load_average()
-    if load_before > (os.cpu_count() or 1) / 2:
+    if load_before > (os.cpu_count() or 1):
         _say(f"the machine is busy (load {load_before} on {os.cpu_count()} cores): figures suffer")
     try:
         with (
             tempfile.TemporaryDirectory(prefix="taskbus-bench-") as folder,
             local_servers(Path(folder), log_dir, fsync=True) as servers,
         ):
-            results = run_selected(servers, args)
+            results = run_selected(servers, args, profiler)
     except KeyboardInterrupt:
         _say("interrupted; everything started was stopped")
         return 130
-    print(table(results))
-    for result in results:
-        if "cpu_cores" in result.details:
-            print(f"cores busy during «{result.name}»: {cpu.summary(result.details['cpu_cores'])}")
     context: dict[str, Any] = {
         "started_at": started.isoformat(),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "machine": machine.describe(),
         "load_average_1m": {"before": load_before, "after": machine.load_average()},
     }
-    write_json(args.output, results, context)
-    met = [r.passed for r in results if r.passed is not None]
-    _say(f"{sum(met)} of {len(met)} targets met; results in {args.output}")
+    report(results, args.output, context)
     return 0
 
 
-def run_selected(servers: Servers, args: argparse.Namespace) -> list[Result]:
+def report(results: list[Result], output: Path, context: dict[str, Any]) -> None:
+    """The table and the cores each process used on stdout; everything as JSON to ``output``."""
+    print(table(results))
+    for result in results:
+        if "cpu_cores" in result.details:
+            print(f"cores busy during «{result.name}»: {cpu.summary(result.details['cpu_cores'])}")
+    write_json(output, results, context)
+    met = [r.passed for r in results if r.passed is not None]
+    _say(f"{sum(met)} of {len(met)} targets met; results in {output}")
+
+
+def run_selected(servers: Servers, args: argparse.Namespace, profiler: Profiler) -> list[Result]:
     results: list[Result] = []
-    profiler = Profiler(args.profile)
     celery_rate = None
     if "celery" in args.only:
         reason = baseline.unavailable()

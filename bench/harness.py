@@ -85,6 +85,8 @@ def services(
         "TASKBUS_NAMESPACE": namespace,
         "READMODEL_SCHEMA": READMODEL_SCHEMA,
         "PORT": str(port),
+        # The probe ports of workers and projector listen on every interface by default.
+        "HEALTH_HOST": LOOPBACK,
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
     }

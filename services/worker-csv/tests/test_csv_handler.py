@@ -31,12 +31,17 @@ class Hooks:
 async def test_progress_moves_in_steps_of_at_most_ten_percent_up_to_100() -> None:
     hooks = Hooks()
 
-    await summarise(synthetic_batches(1_234, 0), processing_time=0, hooks=hooks)
+    await summarise(synthetic_batches(123_456, 0), processing_time=0, hooks=hooks)
 
     reported = hooks.progress_reported
     steps = [b - a for a, b in zip([0.0, *reported], reported, strict=False)]
     assert reported[-1] == 100
     assert all(0 < step <= 10 for step in steps)
+
+
+def test_a_small_table_is_one_batch_unless_paced() -> None:
+    assert len(list(synthetic_batches(1_234, 0))) == 1
+    assert len(list(synthetic_batches(1_234, 0, paced=True))) == 20
 
 
 async def test_processing_time_paces_the_work() -> None:

@@ -77,11 +77,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # Added innermost first: security headers go on every response, refusals included.
     app.add_middleware(TraceRequests)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(SecurityHeaders)
     if settings.api_key:
         app.add_middleware(ApiKeyRequired, api_key=settings.api_key)
+    app.add_middleware(SecurityHeaders)
     for module in (tasks, stream, overview, health, files):
         app.include_router(module.router)
     _serve_web(app, settings)

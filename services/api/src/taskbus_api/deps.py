@@ -27,13 +27,18 @@ class Resources:
     files: FileStore
 
 
-def get_resources(request: Request) -> Resources:
+def resources_of(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 
 
+async def get_resources(request: Request) -> Resources:
+    # async: FastAPI runs a sync dependency in a worker thread, a hop per request.
+    return resources_of(request)
+
+
 async def get_connection(request: Request) -> AsyncIterator[Connection]:
-    async with get_resources(request).pool.acquire() as conn:
+    async with resources_of(request).pool.acquire() as conn:
         yield conn
 
 

@@ -122,7 +122,7 @@ async def handle(ctx: TaskContext, params: CsvParameters) -> CsvResult:
         # CsvParameters defaults num_rows whenever file_id is absent.
         assert params.num_rows is not None
         result = await summarise(
-            synthetic_batches(params.num_rows, params.seed),
+            synthetic_batches(params.num_rows, params.seed, paced=params.processing_time > 0),
             processing_time=params.processing_time,
             hooks=ctx,
         )
