@@ -86,18 +86,34 @@ class Projector:
     async def _follow(
         self, sub: JetStreamContext.PullSubscription, stop: asyncio.Event, *, until_caught_up: bool
     ) -> bool:
-        """Fold what ``sub`` delivers; True once caught up (when asked to stop there)."""
-        while not stop.is_set():
-            try:
-                msgs = await sub.fetch(
-                    self._settings.batch_size, timeout=self._settings.fetch_timeout_s
-                )
-            except (TimeoutError, NatsTimeoutError):
-                if until_caught_up:
+        """Fold what ``sub`` delivers; True once caught up (when asked to stop there).
+
+        The next batch is fetched while the current one is written: the Python client's
+        per-message cost and Postgres's commit then overlap instead of adding up.
+        """
+        fetching = asyncio.create_task(self._fetch(sub))
+        try:
+            while not stop.is_set():
+                msgs = await fetching
+                if msgs is None and until_caught_up:
                     return True
-                continue
-            await self._project(msgs)
-        return False
+                fetching = asyncio.create_task(self._fetch(sub))
+                if msgs:
+                    await self._project(msgs)
+            return False
+        finally:
+            fetching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetching
+
+    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg] | None:
+        """The next batch, or None when nothing came within the fetch timeout."""
+        try:
+            return await sub.fetch(
+                self._settings.batch_size, timeout=self._settings.fetch_timeout_s
+            )
+        except (TimeoutError, NatsTimeoutError):
+            return None
 
     async def _subscribe(self, position: int) -> JetStreamContext.PullSubscription:
         """A consumer delivering the log in order from just after ``position``.
@@ -127,13 +143,15 @@ class Projector:
     async def _project(self, msgs: list[Msg]) -> None:
         if not msgs:
             return
-        fresh = [m for m in msgs if m.metadata.sequence.stream > self.progress.position]
+        # Msg.metadata parses the reply subject on every access: once per message here.
+        sequenced = [(m.metadata.sequence.stream, m) for m in msgs]
+        fresh = [(seq, m) for seq, m in sequenced if seq > self.progress.position]
         # The stream never deletes, so its sequences are contiguous: anything else is a gap.
-        if fresh and fresh[0].metadata.sequence.stream != self.progress.position + 1:
-            raise _Gap(expected=self.progress.position + 1, got=fresh[0].metadata.sequence.stream)
+        if fresh and fresh[0][0] != self.progress.position + 1:
+            raise _Gap(expected=self.progress.position + 1, got=fresh[0][0])
         if fresh:
             events = self._decode(fresh)
-            position = fresh[-1].metadata.sequence.stream
+            position = fresh[-1][0]
             started = time.monotonic()
             async with self._pool.acquire() as conn, conn.transaction():
                 states = await self._fold(conn, events)
@@ -155,12 +173,11 @@ class Projector:
         await msgs[-1].ack()
 
     @staticmethod
-    def _decode(msgs: list[Msg]) -> list[LoggedEvent]:
+    def _decode(msgs: list[tuple[int, Msg]]) -> list[LoggedEvent]:
         events: list[LoggedEvent] = []
         # One line per event is for following a task's trace, too costly at full speed.
         trace_each = logging.getLogger(__name__).isEnabledFor(logging.DEBUG)
-        for msg in msgs:
-            seq = msg.metadata.sequence.stream
+        for seq, msg in msgs:
             try:
                 event = decode_event(msg.data)
             except ValidationError as exc:
