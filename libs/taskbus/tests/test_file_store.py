@@ -3,7 +3,6 @@
 import secrets
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import nats
 import pytest
@@ -127,16 +126,6 @@ async def test_missing_chunks_are_reported_not_truncated(store: FileStore, clien
 
     with pytest.raises(FileCorrupt, match="lacks chunk 1 of 3"):
         await _read(store, info.file_id)
-
-
-async def test_download_to_writes_a_local_copy(store: FileStore, tmp_path: Path) -> None:
-    data = _data(CHUNK_SIZE * 2 + 3)
-    info = await store.put(data, name="a.csv", content_type="text/csv")
-
-    got = await store.download_to(info.file_id, tmp_path / "copy")
-
-    assert got == info
-    assert (tmp_path / "copy").read_bytes() == data
 
 
 async def test_memory_stays_flat_in_the_file_size(store: FileStore) -> None:

@@ -19,7 +19,6 @@ import json
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from uuid import UUID, uuid4, uuid5
 
 from nats.js import JetStreamContext
@@ -193,14 +192,6 @@ class FileStore:
     async def open(self, file_id: str) -> FileReader:
         """A reader of ``file_id``'s bytes; raises ``FileNotFound`` before anything is read."""
         return FileReader(self, await self._meta(file_id))
-
-    async def download_to(self, file_id: str, path: Path) -> FileInfo:
-        """Write ``file_id``'s bytes to ``path`` (a local scratch copy), chunk by chunk."""
-        reader = await self.open(file_id)
-        with path.open("wb") as out:
-            async for chunk in reader:
-                await asyncio.to_thread(out.write, chunk)
-        return reader.info
 
     async def _meta(self, file_id: str) -> _ObjectMeta:
         missing = FileNotFound(f"no file with id {file_id!r}")

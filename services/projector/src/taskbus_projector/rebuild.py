@@ -1,10 +1,12 @@
 """``projector --rebuild``: replay the whole log into a fresh schema, then switch over."""
 
 import asyncio
+import contextlib
 
 import asyncpg
 import structlog
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 from taskbus.readmodel.database import create_pool
 from taskbus.readmodel.schema import migrate, quote_ident
 from taskbus.subjects import PROJECTOR_CONSUMER
@@ -51,7 +53,5 @@ async def _swap(pool: asyncpg.Pool, live: str, fresh: str) -> None:
 
 
 async def _delete_consumer(js: JetStreamContext, settings: ProjectorSettings, schema: str) -> None:
-    try:
+    with contextlib.suppress(NotFoundError):
         await js.delete_consumer(settings.subjects.stream, f"{PROJECTOR_CONSUMER}-{schema}")
-    except Exception:
-        log.debug("no rebuild consumer to delete")

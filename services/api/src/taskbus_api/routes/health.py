@@ -38,10 +38,12 @@ async def check(resources: Resources) -> Health:
             log_position = await asyncio.wait_for(_stream_last_seq(resources), _PROBE_TIMEOUT_S)
             stream_ok = log_position is not None
         except Exception:
+            # Whatever the failure (timeout, protocol, connection), the answer is "not ready".
             nats_ok = False
     try:
         projected: int | None = await asyncio.wait_for(_projected(resources), _PROBE_TIMEOUT_S)
     except Exception:
+        # As above: a probe reports a failing dependency, it never fails itself.
         projected = None
     postgres_ok = projected is not None
     healthy = nats_ok and postgres_ok and stream_ok
