@@ -16,8 +16,8 @@ from taskbus.devrun.nats import start_nats
 def _counter(text: str, name: str, **labels: str) -> float:
     wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     for line in text.splitlines():
-        match = re.fullmatch(rf"{name}\{{(.*)\}} (\S+)", line)
-        if match and ",".join(sorted(match.group(1).split(","))) == wanted:
+        match = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
+        if match and ",".join(sorted((match.group(1) or "").split(","))) == wanted:
             return float(match.group(2))
     return 0.0
 
@@ -44,8 +44,7 @@ def test_metrics_count_finished_tasks(system: System) -> None:
     assert "taskbus_queue_wait_seconds_bucket" in worker_metrics
     assert "taskbus_task_duration_seconds_count" in worker_metrics
     projector = httpx.get(f"{system.probe_url('taskbus-projector')}/metrics").text
-    assert _counter(projector, "taskbus_projector_events_folded_total") == 0.0
-    assert re.search(r"^taskbus_projector_events_folded_total [1-9]", projector, re.M)
+    assert _counter(projector, "taskbus_projector_events_folded_total") >= 1
     api = system.client.get("/metrics").text
     assert re.search(r'^taskbus_api_commands_total\{command="submit"\} [1-9]', api, re.M)
 

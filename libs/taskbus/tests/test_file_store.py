@@ -2,13 +2,12 @@
 
 import secrets
 import tracemalloc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import nats
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import StorageType
-from taskbus.devrun.nats import NatsServer, start_nats
 from taskbus.files import (
     CHUNK_SIZE,
     FileCorrupt,
@@ -24,16 +23,9 @@ class ClientGone(Exception):
     pass
 
 
-@pytest.fixture(scope="module")
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = start_nats(tmp_path_factory.mktemp("files") / "nats")
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-async def client(nats_server: NatsServer) -> AsyncIterator[NATS]:
-    nc = await nats.connect(nats_server.url)
+async def client(nats_url: str) -> AsyncIterator[NATS]:
+    nc = await nats.connect(nats_url)
     yield nc
     await nc.close()
 

@@ -1,15 +1,15 @@
 """Uploaded CSV text: record-aligned blocks, formats, and errors that name the line."""
 
-import asyncio
 import csv
 import io
 import math
 import statistics
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from csv_hooks import Hooks
 from taskbus.errors import Fail
 from taskbus.parameters import CsvParameters
 from taskbus_worker_csv.blocks import BlockCutter, RecordTooLong, record_boundary
@@ -17,21 +17,7 @@ from taskbus_worker_csv.column_stats import CsvResult, NumericSummary, TextSumma
 from taskbus_worker_csv.csv_file import CsvInputError, FileStatistics
 from taskbus_worker_csv.handler import summarise_file
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 FILE_ID = "0b7e0a54-3c55-4c1f-9d43-2bd1f8f0c6a4"
-
-
-class Hooks:
-    def __init__(self) -> None:
-        self.progress_reported: list[float] = []
-
-    async def progress(self, percent: float, message: str | None = None) -> None:
-        self.progress_reported.append(percent)
-
-    async def run_sync(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 def _params(**options: Any) -> CsvParameters:

@@ -2,30 +2,11 @@
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
 
 import pytest
+from csv_hooks import Hooks
 from taskbus_worker_csv.handler import summarise
 from taskbus_worker_csv.sources import synthetic_batches
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class Hooks:
-    """The attempt as the loop sees it: blocking work on a thread, progress recorded."""
-
-    def __init__(self) -> None:
-        self.progress_reported: list[float] = []
-        self.first_progress = asyncio.Event()
-
-    async def progress(self, percent: float, message: str | None = None) -> None:
-        self.progress_reported.append(percent)
-        self.first_progress.set()
-
-    async def run_sync(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 async def test_progress_moves_in_steps_of_at_most_ten_percent_up_to_100() -> None:

@@ -1,38 +1,20 @@
 """Column statistics checked against an independent computation with ``csv`` + ``statistics``."""
 
-import asyncio
 import csv
 import io
 import math
 import statistics
 from collections import Counter
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
 
 import polars as pl
 import pytest
+from csv_hooks import Hooks
 from taskbus_worker_csv.column_stats import NumericSummary, TableStats, TextSummary
 from taskbus_worker_csv.handler import summarise
 from taskbus_worker_csv.sources import synthetic_batches
 from taskbus_worker_csv.synthetic import synthetic_csv
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 NUMERIC = ("amount", "quantity", "temperature")
-
-
-class Hooks:
-    """The attempt as the loop sees it: blocking work on a thread, progress recorded."""
-
-    def __init__(self) -> None:
-        self.progress_reported: list[float] = []
-
-    async def progress(self, percent: float, message: str | None = None) -> None:
-        self.progress_reported.append(percent)
-
-    async def run_sync(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 def _independent_columns(text: bytes) -> dict[str, list[str]]:

@@ -3,7 +3,7 @@
 import asyncio
 import io
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID, uuid4
 
@@ -11,7 +11,6 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 from PIL import Image
-from taskbus.devrun.nats import NatsServer, start_nats
 from taskbus.errors import Fail
 from taskbus.files import FileInfo, FileNotFound, FileReader, FileStore, ensure_file_bucket
 from taskbus.settings import CommonSettings
@@ -74,16 +73,9 @@ class Hooks:
         return await self.files.put(data, name=name, content_type=content_type, file_id=file_id)
 
 
-@pytest.fixture(scope="module")
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = start_nats(tmp_path_factory.mktemp("images") / "nats")
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-async def client(nats_server: NatsServer) -> AsyncIterator[NATS]:
-    nc = await nats.connect(nats_server.url)
+async def client(nats_url: str) -> AsyncIterator[NATS]:
+    nc = await nats.connect(nats_url)
     yield nc
     await nc.close()
 

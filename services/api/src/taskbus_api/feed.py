@@ -128,11 +128,14 @@ class ChangeFeed:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
+            notified = True
+            try:
                 await asyncio.wait_for(self._wakeup.wait(), _POLL_S)
+            except TimeoutError:
+                notified = False
             self._wakeup.clear()
             try:
-                await self._catch_up()
+                await self._catch_up(poll=not notified)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("change feed read failed; retrying", error=str(exc))
                 await asyncio.sleep(1)
@@ -140,11 +143,13 @@ class ChangeFeed:
             async with self._advanced:
                 self._advanced.notify_all()
 
-    async def _catch_up(self) -> None:
+    async def _catch_up(self, *, poll: bool) -> None:
+        """Broadcast what changed; ``poll`` also re-reads the position a NOTIFY may have lost."""
         if self._listener is None or self._listener.is_closed():
             await self._listen()
-        async with self._pool.acquire() as conn:
-            self.position = max(self.position, await projected_position(conn))
+        if poll:
+            async with self._pool.acquire() as conn:
+                self.position = max(self.position, await projected_position(conn))
         await self._broadcast_changes()
 
     async def _broadcast_changes(self) -> None:

@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
@@ -41,14 +40,6 @@ class _Gap(Exception):
         self.where = {"expected": expected, "got": got}
 
 
-@dataclass
-class Progress:
-    """Where the projector stands; read by health and metrics."""
-
-    position: int = 0
-    events_folded: int = 0
-
-
 class Projector:
     def __init__(
         self,
@@ -65,15 +56,16 @@ class Projector:
         self._subjects: Subjects = settings.subjects
         self._schema = schema
         self._projection = projection
-        self.progress = Progress()
+        self.position = 0
+        """The log sequence of the last event committed to the read model."""
 
     async def run(self, stop: asyncio.Event, *, until_caught_up: bool = False) -> None:
         """Fold until ``stop`` is set (or, with ``until_caught_up``, until the log's end)."""
         async with self._pool.acquire() as conn:
-            self.progress.position = await load_position(conn, self._projection)
-        log.info("projector following the log", position=self.progress.position)
+            self.position = await load_position(conn, self._projection)
+        log.info("projector following the log", position=self.position)
         while not stop.is_set():
-            sub = await self._subscribe(self.progress.position)
+            sub = await self._subscribe(self.position)
             try:
                 if await self._follow(sub, stop, until_caught_up=until_caught_up):
                     return
@@ -145,10 +137,10 @@ class Projector:
             return
         # Msg.metadata parses the reply subject on every access: once per message here.
         sequenced = [(m.metadata.sequence.stream, m) for m in msgs]
-        fresh = [(seq, m) for seq, m in sequenced if seq > self.progress.position]
+        fresh = [(seq, m) for seq, m in sequenced if seq > self.position]
         # The stream never deletes, so its sequences are contiguous: anything else is a gap.
-        if fresh and fresh[0][0] != self.progress.position + 1:
-            raise _Gap(expected=self.progress.position + 1, got=fresh[0][0])
+        if fresh and fresh[0][0] != self.position + 1:
+            raise _Gap(expected=self.position + 1, got=fresh[0][0])
         if fresh:
             events = self._decode(fresh)
             position = fresh[-1][0]
@@ -163,8 +155,7 @@ class Projector:
                     position=position,
                     channel=changes_channel(self._schema),
                 )
-            self.progress.position = position
-            self.progress.events_folded += len(events)
+            self.position = position
             metrics.FOLD_BATCH_SECONDS.observe(time.monotonic() - started)
             metrics.EVENTS_FOLDED.inc(len(events))
             metrics.PROJECTOR_POSITION.set(position)

@@ -37,7 +37,7 @@ async def rebuild(js: JetStreamContext, pool: asyncpg.Pool, settings: ProjectorS
         async with leadership(pool, live, asyncio.Event()):
             await projector.run(asyncio.Event(), until_caught_up=True)
             await _swap(pool, live, fresh)
-        log.info("read model rebuilt", position=projector.progress.position)
+        log.info("read model rebuilt", position=projector.position)
     finally:
         await fresh_pool.close()
         await _delete_consumer(js, settings, fresh)
