@@ -3,6 +3,7 @@
 import json
 import re
 import secrets
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,7 +50,9 @@ def test_metrics_count_finished_tasks(system: System) -> None:
     assert re.search(r'^taskbus_api_commands_total\{command="submit"\} [1-9]', api, re.M)
 
 
-def test_readiness_follows_nats(system_factory: SystemFactory, tmp_path: Path) -> None:
+def test_readiness_follows_nats_and_services_ride_out_its_restart(
+    system_factory: SystemFactory, tmp_path: Path
+) -> None:
     nats = start_nats(tmp_path / "nats")
     try:
         with system_factory("readiness", nats=nats.url) as s:
@@ -67,6 +70,23 @@ def test_readiness_follows_nats(system_factory: SystemFactory, tmp_path: Path) -
             for url in probes.values():
                 _eventually(lambda url=url: httpx.get(url).status_code == 503)
             assert httpx.get(f"{s.api_url}/healthz").status_code == 200
+
+            nats = start_nats(tmp_path / "nats", port=nats.port)
+            assert s.env["NATS_URL"] == nats.url, "the restarted server must take the same port"
+
+            for url in probes.values():
+                _eventually(lambda url=url: httpx.get(url).status_code == 200)
+            task = s.submit("csv_processing", {"num_rows": 10})
+            assert s.wait_for_status(task["id"], "SUCCESS")["status"] == "SUCCESS"
+            assert {name: p.poll() for name, p in s.processes.items()} == dict.fromkeys(
+                s.processes
+            ), "no service may exit over a NATS restart"
+
+            nats.stop()
+            exits = {name: s.stop(name) for name in list(s.processes)}
+            # uvicorn re-raises the SIGTERM it handled once the API has shut down.
+            clean = {**dict.fromkeys(exits, 0), "taskbus-api": -signal.SIGTERM}
+            assert exits == clean, "SIGTERM with NATS gone must still exit cleanly"
     finally:
         nats.stop()
 

@@ -5,11 +5,38 @@ import asyncio
 import nats
 import structlog
 from nats.aio.client import Client as NATS
-from nats.errors import NoServersError
+from nats.errors import (
+    ConnectionClosedError,
+    ConnectionReconnectingError,
+    NoRespondersError,
+    NoServersError,
+    OutboundBufferLimitError,
+    StaleConnectionError,
+)
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import ServiceUnavailableError
 
 log = structlog.get_logger(__name__)
 
 _FIRST_CONNECT_ATTEMPTS = 60
+
+NATS_UNAVAILABLE: tuple[type[Exception], ...] = (
+    ConnectionClosedError,
+    ConnectionReconnectingError,
+    NoRespondersError,
+    NatsTimeoutError,
+    OutboundBufferLimitError,
+    ServiceUnavailableError,
+    StaleConnectionError,
+    TimeoutError,
+)
+"""What a call raises while NATS or JetStream is out of reach (a restart, a rolling upgrade).
+
+The client reconnects on its own, so a service that catches these waits and tries again
+rather than exiting."""
+
+NATS_RETRY_S = 1.0
+"""How long a loop that met :data:`NATS_UNAVAILABLE` waits before trying again."""
 
 
 async def connect_nats(url: str, name: str) -> NATS:
@@ -44,3 +71,19 @@ async def connect_nats(url: str, name: str) -> NATS:
             log.warning("nats not reachable yet", attempt=attempt, error=str(exc))
             await asyncio.sleep(1)
     raise AssertionError("unreachable")
+
+
+async def close_nats(nc: NATS) -> None:
+    """Drain a connected client; one that lost its server can only be closed."""
+    try:
+        if nc.is_connected:
+            await nc.drain()
+            return
+    except NATS_UNAVAILABLE as exc:
+        log.warning("nats drain failed; closing", error=str(exc))
+    try:
+        await nc.close()
+    except RuntimeError as exc:
+        # nats-py flushes what it buffered while reconnecting into the transport it already
+        # lost; that data was never going to arrive, and the client is closed regardless.
+        log.warning("nats close lost buffered messages", error=str(exc))

@@ -7,7 +7,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from taskbus.connections import connect_nats
+from taskbus.connections import close_nats, connect_nats
 from taskbus.eventlog import EventLog, ensure_stream
 from taskbus.files import ensure_file_bucket
 from taskbus.readmodel.database import create_pool
@@ -61,7 +61,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await feed.stop()
     finally:
         await pool.close()
-        await nc.drain()
+        await close_nats(nc)
 
 
 def create_app(settings: ApiSettings) -> FastAPI:

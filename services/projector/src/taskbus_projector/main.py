@@ -4,7 +4,7 @@ import argparse
 import asyncio
 
 import structlog
-from taskbus.connections import connect_nats
+from taskbus.connections import close_nats, connect_nats
 from taskbus.eventlog import ensure_stream
 from taskbus.lifecycle import install_stop_signals, run
 from taskbus.logs import configure_logging
@@ -50,7 +50,7 @@ async def serve(settings: ProjectorSettings, *, rebuild_first: bool) -> None:
     finally:
         log.info("projector stopping")
         await pool.close()
-        await nc.drain()
+        await close_nats(nc)
         if probes is not None:
             stop.set()
             await probes

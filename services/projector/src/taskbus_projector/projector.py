@@ -15,8 +15,10 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 from taskbus import metrics
+from taskbus.connections import NATS_RETRY_S, NATS_UNAVAILABLE
 from taskbus.eventlog import LoggedEvent
 from taskbus.events import decode_event
+from taskbus.lifecycle import pause
 from taskbus.readmodel.database import Connection
 from taskbus.readmodel.fold import fold
 from taskbus.readmodel.state import TaskState
@@ -65,15 +67,25 @@ class Projector:
             self.position = await load_position(conn, self._projection)
         log.info("projector following the log", position=self.position)
         while not stop.is_set():
-            sub = await self._subscribe(self.position)
+            try:
+                sub = await self._subscribe(self.position)
+            except NATS_UNAVAILABLE as exc:
+                log.warning("nats unavailable; resubscribing soon", error=repr(exc))
+                await pause(stop, NATS_RETRY_S)
+                continue
             try:
                 if await self._follow(sub, stop, until_caught_up=until_caught_up):
                     return
             except _Gap as gap:
                 log.warning("gap in the delivered log; resubscribing", **gap.where)
+            except NATS_UNAVAILABLE as exc:
+                # Everything up to self.position is committed: resuming there loses nothing.
+                log.warning("nats unavailable; resubscribing soon", error=repr(exc))
+                await pause(stop, NATS_RETRY_S)
             finally:
                 # Without this, draining the connection waits out nats-py's drain timeout.
-                await sub.unsubscribe()
+                with contextlib.suppress(*NATS_UNAVAILABLE):
+                    await sub.unsubscribe()
 
     async def _follow(
         self, sub: JetStreamContext.PullSubscription, stop: asyncio.Event, *, until_caught_up: bool

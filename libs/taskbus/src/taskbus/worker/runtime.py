@@ -18,10 +18,11 @@ from nats.js.kv import KeyValue
 from pydantic import BaseModel, ValidationError
 
 from taskbus import metrics, subjects
-from taskbus.connections import connect_nats
+from taskbus.connections import NATS_RETRY_S, NATS_UNAVAILABLE, close_nats, connect_nats
 from taskbus.eventlog import EventLog, ensure_stream
 from taskbus.events import TaskFailed, TaskRetried, TaskSubmitted, decode_event, utcnow
 from taskbus.files import ensure_file_bucket
+from taskbus.lifecycle import pause
 from taskbus.probes import serve_probes
 from taskbus.tasks import TaskType
 from taskbus.tracing import configure_tracing, traced
@@ -93,15 +94,28 @@ class Worker:
         self._ready.set()
         log.info("worker ready", task_type=task_type.value, worker_id=self._settings.worker_id)
         while not stop.is_set():
-            await self._fetch_and_start(work)
+            await self._fetch_and_start(work, stop)
         heartbeat.cancel()
         # Unsubscribe first: a drained connection otherwise waits out nats-py's drain timeout
         # on a pull subscription whose last fetches came back empty.
-        await work.unsubscribe()
+        with contextlib.suppress(*NATS_UNAVAILABLE):
+            await work.unsubscribe()
         await self._shutdown()
-        await kv.delete(self._status().key)
+        await self._withdraw(kv)
 
-    async def _fetch_and_start(self, work: JetStreamContext.PullSubscription) -> None:
+    async def _withdraw(self, kv: KeyValue) -> None:
+        """Leave /api/workers now; failing that, the entry's TTL retires it a little later."""
+        if not self._nc.is_connected:
+            log.warning("nats unavailable; the worker's heartbeat entry will expire")
+            return
+        try:
+            await kv.delete(self._status().key)
+        except NATS_UNAVAILABLE as exc:
+            log.warning("could not withdraw the worker's heartbeat", error=repr(exc))
+
+    async def _fetch_and_start(
+        self, work: JetStreamContext.PullSubscription, stop: asyncio.Event
+    ) -> None:
         capacity = self._settings.concurrency - len(self._tasks)
         if capacity <= 0:
             self._slot_freed.clear()
@@ -111,6 +125,10 @@ class Worker:
         try:
             msgs = await work.fetch(capacity, timeout=1.0)
         except (TimeoutError, NatsTimeoutError):
+            return
+        except NATS_UNAVAILABLE as exc:
+            log.warning("nats unavailable; fetching again soon", error=repr(exc))
+            await pause(stop, NATS_RETRY_S)
             return
         for msg in msgs:
             task = asyncio.create_task(self._process(msg))
@@ -242,6 +260,6 @@ async def run_worker(
     try:
         await Worker(spec, settings, nc, ready).run(stop)
     finally:
-        await nc.drain()
+        await close_nats(nc)
         if probes is not None:
             await probes
