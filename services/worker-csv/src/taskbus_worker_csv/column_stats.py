@@ -10,7 +10,7 @@ Float ``NaN`` cells count as nulls.
 
 import math
 from collections import Counter
-from typing import Literal, cast
+from typing import Any, Literal
 
 import polars as pl
 from pydantic import BaseModel
@@ -56,8 +56,10 @@ def _finite(value: Number | None) -> Number | None:
 
 
 class _NumericColumn:
-    def __init__(self, *, integral: bool) -> None:
+    def __init__(self, name: str, *, integral: bool, floating: bool) -> None:
+        self._name = name
         self._integral = integral
+        self._floating = floating
         self._count = 0
         self._nulls = 0
         self._sum: Number = 0
@@ -66,20 +68,31 @@ class _NumericColumn:
         self._min: Number | None = None
         self._max: Number | None = None
 
-    def add(self, column: pl.Series) -> None:
-        if column.dtype.is_float():
-            column = column.fill_nan(None)
-        self._nulls += column.null_count()
-        values = column.drop_nulls()
-        n = len(values)
+    def aggregates(self) -> list[pl.Expr]:
+        """What a batch contributes, as expressions: every numeric column in one query."""
+        values = pl.col(self._name)
+        if self._floating:
+            values = values.fill_nan(None)
+        floats = values.cast(pl.Float64)
+        # Integers are summed exactly: Int128 cannot overflow on any CSV that fits on a disk.
+        total = values.cast(pl.Int128).sum() if self._integral else floats.sum()
+        return [
+            values.null_count(),
+            values.count(),
+            floats.mean(),
+            ((floats - floats.mean()) ** 2).sum(),
+            total,
+            values.min(),
+            values.max(),
+        ]
+
+    def merge(self, batch: tuple[Any, ...]) -> None:
+        """Fold in one batch's :meth:`aggregates` with Chan et al.'s parallel update."""
+        nulls, n, batch_mean, batch_m2, batch_sum, low, high = batch
+        self._nulls += nulls
         if n == 0:
             return
-        floats = values.cast(pl.Float64)
-        batch_mean = cast(float, floats.mean())
-        batch_m2 = float(((floats - batch_mean) ** 2).sum())
-        # Integers are summed exactly: Int128 cannot overflow on any CSV that fits on a disk.
-        self._sum += int(values.cast(pl.Int128).sum()) if self._integral else float(floats.sum())
-        low, high = cast(Number, values.min()), cast(Number, values.max())
+        self._sum += batch_sum
         self._min = low if self._min is None else min(self._min, low)
         self._max = high if self._max is None else max(self._max, high)
         total = self._count + n
@@ -146,15 +159,23 @@ class TableStats:
     def add(self, batch: pl.DataFrame) -> None:
         """Fold one batch in; a column's kind is fixed by its type in the first batch."""
         self.rows += batch.height
-        for column in batch.get_columns():
-            accumulator = self._columns.get(column.name)
-            if accumulator is None:
-                accumulator = self._columns[column.name] = self._accumulator_for(column.dtype)
-            accumulator.add(column)
+        if not self._columns:
+            self._columns = {c.name: self._accumulator_for(c.name, c.dtype) for c in batch}
+        numeric = [c for c in self._columns.values() if isinstance(c, _NumericColumn)]
+        if numeric:
+            aggregates = (e for c in numeric for e in c.aggregates())
+            # Positional names: the aggregates of a column would all be named after it.
+            row = batch.select(e.alias(str(k)) for k, e in enumerate(aggregates)).row(0)
+            width = len(row) // len(numeric)
+            for i, column in enumerate(numeric):
+                column.merge(row[i * width : (i + 1) * width])
+        for name, accumulator in self._columns.items():
+            if isinstance(accumulator, _TextColumn):
+                accumulator.add(batch.get_column(name))
 
-    def _accumulator_for(self, dtype: pl.DataType) -> _NumericColumn | _TextColumn:
+    def _accumulator_for(self, name: str, dtype: pl.DataType) -> _NumericColumn | _TextColumn:
         if dtype.is_numeric():
-            return _NumericColumn(integral=dtype.is_integer())
+            return _NumericColumn(name, integral=dtype.is_integer(), floating=dtype.is_float())
         return _TextColumn(distinct_limit=self._distinct_limit, top=self._top)
 
     def result(self) -> CsvResult:
