@@ -153,6 +153,10 @@ class ChangeFeed:
         await self._broadcast_changes()
 
     async def _broadcast_changes(self) -> None:
+        if not self._subscribers:
+            # Nobody to tell; a subscriber arriving later catches up from sent_seq itself.
+            self.sent_seq = max(self.sent_seq, self.position)
+            return
         async with self._pool.acquire() as conn:
             while True:
                 batch = await changed_since(conn, self.sent_seq, TaskFilter())
