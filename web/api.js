@@ -1,6 +1,8 @@
 // The HTTP API, one function per endpoint. Every failure becomes an ApiError whose message is
 // fit to show a person: the server's `detail` when it sent one.
 
+import { keyHeaders, reportUnauthorized, withKey } from "./credentials.js";
+
 class ApiError extends Error {
   /**
    * status: the HTTP status, 0 when the server could not be reached.
@@ -36,7 +38,7 @@ async function readJson(response) {
 }
 
 async function request(method, path, { body, headers = {}, signal } = {}) {
-  const init = { method, headers: { Accept: "application/json", ...headers }, signal };
+  const init = { method, headers: { Accept: "application/json", ...keyHeaders(), ...headers }, signal };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -49,6 +51,7 @@ async function request(method, path, { body, headers = {}, signal } = {}) {
     throw new ApiError(0, null, `Could not reach the server (${method} ${path}).`);
   }
   const payload = await readJson(response);
+  if (response.status === 401) reportUnauthorized();
   if (!response.ok) {
     const detail = payload && typeof payload === "object" ? payload.detail : null;
     throw new ApiError(
@@ -113,7 +116,7 @@ export function getWorkers(signal) {
 }
 
 export function fileUrl(fileId) {
-  return `/api/files/${encodeURIComponent(fileId)}`;
+  return withKey(`/api/files/${encodeURIComponent(fileId)}`);
 }
 
 /**
@@ -125,6 +128,7 @@ export function uploadFile(file, onProgress = () => {}) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/files");
     xhr.setRequestHeader("Accept", "application/json");
+    for (const [name, value] of Object.entries(keyHeaders())) xhr.setRequestHeader(name, value);
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     });
@@ -139,6 +143,7 @@ export function uploadFile(file, onProgress = () => {}) {
         resolve(payload);
         return;
       }
+      if (xhr.status === 401) reportUnauthorized();
       const detail = payload && typeof payload === "object" ? payload.detail : null;
       reject(new ApiError(xhr.status, detail, describe(xhr.status, detail, `Upload of ${file.name} failed`)));
     });

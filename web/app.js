@@ -3,6 +3,7 @@
 
 import { byId } from "./dom.js";
 import { refreshTimes } from "./format.js";
+import { askForKeyWhenRefused } from "./key-dialog.js";
 import { OverviewView } from "./overview.js";
 import { parseRoute } from "./router.js";
 import { TaskStore } from "./store.js";
@@ -10,7 +11,7 @@ import { LiveStream } from "./stream.js";
 import { SubmitView } from "./submit-form.js";
 import { TaskDetailView } from "./task-detail.js";
 import { TaskListView } from "./task-list.js";
-import { errorMessage, showError } from "./toasts.js";
+import { dismissErrors, errorMessage, showError } from "./toasts.js";
 
 const TICK_MS = 1000;
 
@@ -64,6 +65,11 @@ function start() {
     onResync: () => views[current]?.resync(),
   });
 
+  askForKeyWhenRefused(() => {
+    dismissErrors();
+    stream.restart();
+    views[current]?.resync();
+  });
   window.addEventListener("hashchange", route);
   route();
   stream.start();

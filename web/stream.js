@@ -6,6 +6,8 @@
 // position, so the views are asked to reload what they show. They are asked the same on the
 // first open, which closes the gap between a view's first fetch and the stream starting.
 
+import { withKey } from "./credentials.js";
+
 const STREAM_URL = "/api/stream";
 const MAX_BACKOFF_MS = 15000;
 
@@ -47,9 +49,18 @@ export class LiveStream {
     this.source = null;
   }
 
+  /** Start over with a fresh stream, as after a new API key; the views reload what they show. */
+  restart() {
+    clearTimeout(this.retryTimer);
+    this.source?.close();
+    this.needsResync = true;
+    this.backoff = 1000;
+    this.open();
+  }
+
   open() {
     this.setState(this.source ? "reconnecting" : "connecting");
-    const source = new EventSource(STREAM_URL);
+    const source = new EventSource(withKey(STREAM_URL));
     source.addEventListener("open", () => this.handleOpen());
     source.addEventListener("error", () => this.handleError(source));
     source.addEventListener("task", (event) => this.handleTask(event));

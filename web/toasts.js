@@ -39,6 +39,11 @@ export function showError(message, options) {
   return show("error", message, options);
 }
 
+/** Take down every error shown so far: the page has started over (a new API key). */
+export function dismissErrors() {
+  for (const toast of container().querySelectorAll(".toast.error")) toast.remove();
+}
+
 export function showNotice(message, options) {
   return show("notice", message, options);
 }
