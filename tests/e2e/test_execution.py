@@ -9,6 +9,18 @@ def _event_types(system: System, task_id: str) -> list[str]:
     return [e["type"] for e in items]
 
 
+def test_history_keeps_each_event_as_logged_less_its_envelope(system: System) -> None:
+    task = system.submit("csv_processing", {"num_rows": 10})
+    done = system.wait_for_status(task["id"], "SUCCESS")
+
+    items = system.client.get(f"/api/tasks/{task['id']}/events").json()["items"]
+
+    assert all({"type", "task_id", "time"}.isdisjoint(item["data"]) for item in items)
+    assert items[0]["type"] == "TaskSubmitted"
+    assert items[0]["data"]["parameters"] == done["parameters"]
+    assert items[-1]["data"]["result"] == done["result"]
+
+
 def test_status_transitions_pending_running_success(system: System) -> None:
     task = system.submit("csv_processing", {"num_rows": 2000, "processing_time": 1})
 

@@ -16,7 +16,6 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 from taskbus import metrics
 from taskbus.connections import NATS_RETRY_S, NATS_UNAVAILABLE
-from taskbus.eventlog import LoggedEvent
 from taskbus.events import decode_event
 from taskbus.lifecycle import pause
 from taskbus.readmodel.database import Connection
@@ -26,7 +25,7 @@ from taskbus.subjects import PROJECTOR_CONSUMER, Subjects
 from taskbus.tracing import trace_id_of
 
 from taskbus_projector.settings import ProjectorSettings
-from taskbus_projector.store import load_position, load_states, write_batch
+from taskbus_projector.store import Delivered, load_position, load_states, write_batch
 
 log = structlog.get_logger(__name__)
 
@@ -176,8 +175,8 @@ class Projector:
         await msgs[-1].ack()
 
     @staticmethod
-    def _decode(msgs: list[tuple[int, Msg]]) -> list[LoggedEvent]:
-        events: list[LoggedEvent] = []
+    def _decode(msgs: list[tuple[int, Msg]]) -> list[Delivered]:
+        events: list[Delivered] = []
         # One line per event is for following a task's trace, too costly at full speed.
         trace_each = logging.getLogger(__name__).isEnabledFor(logging.DEBUG)
         for seq, msg in msgs:
@@ -187,7 +186,7 @@ class Projector:
                 # Kept out of the read model but never blocks the log behind it.
                 log.error("skipping undecodable event", seq=seq, error=str(exc))
                 continue
-            events.append(LoggedEvent(seq, event))
+            events.append(Delivered(seq, event, msg.data.decode()))
             if trace_each:
                 log.debug(
                     "event folded",
@@ -198,7 +197,7 @@ class Projector:
                 )
         return events
 
-    async def _fold(self, conn: Connection, events: list[LoggedEvent]) -> list[TaskState]:
+    async def _fold(self, conn: Connection, events: list[Delivered]) -> list[TaskState]:
         states: dict[UUID, TaskState | None] = dict(
             await load_states(conn, {e.event.task_id for e in events})
         )
