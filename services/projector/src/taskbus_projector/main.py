@@ -43,10 +43,10 @@ async def serve(settings: ProjectorSettings, *, rebuild_first: bool) -> None:
         async with pool.acquire() as conn:
             await migrate(conn, settings.readmodel_schema)
         if rebuild_first:
-            await rebuild(js, pool, settings)
+            await rebuild(nc, pool, settings)
         async with leadership(pool, settings.readmodel_schema, stop) as leading:
             if leading:
-                await Projector(js, pool, settings, schema=settings.readmodel_schema).run(stop)
+                await Projector(nc, pool, settings, schema=settings.readmodel_schema).run(stop)
     finally:
         log.info("projector stopping")
         await pool.close()

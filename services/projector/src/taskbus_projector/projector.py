@@ -8,9 +8,8 @@ from uuid import UUID
 
 import asyncpg
 import structlog
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
@@ -24,7 +23,9 @@ from taskbus.readmodel.state import TaskState
 from taskbus.subjects import PROJECTOR_CONSUMER, Subjects
 from taskbus.tracing import trace_id_of
 
+from taskbus_projector.pull import BatchPuller, PullInterrupted
 from taskbus_projector.settings import ProjectorSettings
+from taskbus_projector.state_cache import StateCache
 from taskbus_projector.store import Delivered, load_position, load_states, write_batch
 
 log = structlog.get_logger(__name__)
@@ -44,19 +45,21 @@ class _Gap(Exception):
 class Projector:
     def __init__(
         self,
-        js: JetStreamContext,
+        nc: NATS,
         pool: asyncpg.Pool,
         settings: ProjectorSettings,
         *,
         schema: str,
         projection: str = "tasks",
     ) -> None:
-        self._js = js
+        self._nc = nc
+        self._js = nc.jetstream()
         self._pool = pool
         self._settings = settings
         self._subjects: Subjects = settings.subjects
         self._schema = schema
         self._projection = projection
+        self._cache = StateCache(settings.state_cache_size)
         self.position = 0
         """The log sequence of the last event committed to the read model."""
 
@@ -67,16 +70,18 @@ class Projector:
         log.info("projector following the log", position=self.position)
         while not stop.is_set():
             try:
-                sub = await self._subscribe(self.position)
+                puller = await self._subscribe(self.position)
             except NATS_UNAVAILABLE as exc:
                 log.warning("nats unavailable; resubscribing soon", error=repr(exc))
                 await pause(stop, NATS_RETRY_S)
                 continue
             try:
-                if await self._follow(sub, stop, until_caught_up=until_caught_up):
+                if await self._follow(puller, stop, until_caught_up=until_caught_up):
                     return
             except _Gap as gap:
                 log.warning("gap in the delivered log; resubscribing", **gap.where)
+            except PullInterrupted as exc:
+                log.warning("pull interrupted; resubscribing", reason=str(exc))
             except NATS_UNAVAILABLE as exc:
                 # Everything up to self.position is committed: resuming there loses nothing.
                 log.warning("nats unavailable; resubscribing soon", error=repr(exc))
@@ -84,23 +89,23 @@ class Projector:
             finally:
                 # Without this, draining the connection waits out nats-py's drain timeout.
                 with contextlib.suppress(*NATS_UNAVAILABLE):
-                    await sub.unsubscribe()
+                    await puller.stop()
 
     async def _follow(
-        self, sub: JetStreamContext.PullSubscription, stop: asyncio.Event, *, until_caught_up: bool
+        self, puller: BatchPuller, stop: asyncio.Event, *, until_caught_up: bool
     ) -> bool:
-        """Fold what ``sub`` delivers; True once caught up (when asked to stop there).
+        """Fold what ``puller`` delivers; True once caught up (when asked to stop there).
 
         The next batch is fetched while the current one is written: the Python client's
         per-message cost and Postgres's commit then overlap instead of adding up.
         """
-        fetching = asyncio.create_task(self._fetch(sub))
+        fetching = asyncio.create_task(self._fetch(puller))
         try:
             while not stop.is_set():
                 msgs = await fetching
                 if msgs is None and until_caught_up:
                     return True
-                fetching = asyncio.create_task(self._fetch(sub))
+                fetching = asyncio.create_task(self._fetch(puller))
                 if msgs:
                     await self._project(msgs)
             return False
@@ -109,16 +114,12 @@ class Projector:
             with contextlib.suppress(asyncio.CancelledError):
                 await fetching
 
-    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg] | None:
+    async def _fetch(self, puller: BatchPuller) -> list[Msg] | None:
         """The next batch, or None when nothing came within the fetch timeout."""
-        try:
-            return await sub.fetch(
-                self._settings.batch_size, timeout=self._settings.fetch_timeout_s
-            )
-        except (TimeoutError, NatsTimeoutError):
-            return None
+        msgs = await puller.fetch(self._settings.batch_size, self._settings.fetch_timeout_s)
+        return msgs or None
 
-    async def _subscribe(self, position: int) -> JetStreamContext.PullSubscription:
+    async def _subscribe(self, position: int) -> BatchPuller:
         """A consumer delivering the log in order from just after ``position``.
 
         The position in Postgres is the truth, so the durable consumer is created afresh
@@ -141,7 +142,9 @@ class Projector:
                 max_ack_pending=self._settings.batch_size * 4,
             ),
         )
-        return await self._js.pull_subscribe_bind(durable, stream)
+        puller = BatchPuller(self._nc, stream, durable)
+        await puller.start()
+        return puller
 
     async def _project(self, msgs: list[Msg]) -> None:
         if not msgs:
@@ -167,6 +170,7 @@ class Projector:
                     channel=changes_channel(self._schema),
                 )
             self.position = position
+            self._cache.committed(states)
             metrics.FOLD_BATCH_SECONDS.observe(time.monotonic() - started)
             metrics.EVENTS_FOLDED.inc(len(events))
             metrics.PROJECTOR_POSITION.set(position)
@@ -198,9 +202,8 @@ class Projector:
         return events
 
     async def _fold(self, conn: Connection, events: list[Delivered]) -> list[TaskState]:
-        states: dict[UUID, TaskState | None] = dict(
-            await load_states(conn, {e.event.task_id for e in events})
-        )
+        cached, missing = self._cache.lookup({e.event.task_id for e in events})
+        states: dict[UUID, TaskState | None] = {**cached, **await load_states(conn, missing)}
         changed: dict[UUID, TaskState] = {}
         for logged in events:
             task_id = logged.event.task_id

@@ -5,6 +5,7 @@ import contextlib
 
 import asyncpg
 import structlog
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from taskbus.readmodel.database import create_pool
@@ -18,13 +19,14 @@ from taskbus_projector.settings import ProjectorSettings
 log = structlog.get_logger(__name__)
 
 
-async def rebuild(js: JetStreamContext, pool: asyncpg.Pool, settings: ProjectorSettings) -> None:
+async def rebuild(nc: NATS, pool: asyncpg.Pool, settings: ProjectorSettings) -> None:
     """Fold the log from its start into ``<schema>_rebuild`` and swap it in.
 
     The bulk of the replay runs beside the live projector; only the last catch-up and the
     swap happen under the leader lock, so readers see the old model until the new one is
     complete, then the new one at once.
     """
+    js = nc.jetstream()
     live, fresh = settings.readmodel_schema, f"{settings.readmodel_schema}_rebuild"
     async with pool.acquire() as conn:
         await conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(fresh)} CASCADE")
@@ -32,7 +34,7 @@ async def rebuild(js: JetStreamContext, pool: asyncpg.Pool, settings: ProjectorS
     await _delete_consumer(js, settings, fresh)
     fresh_pool = await create_pool(settings.database_url, fresh, max_size=2)
     try:
-        projector = Projector(js, fresh_pool, settings, schema=fresh)
+        projector = Projector(nc, fresh_pool, settings, schema=fresh)
         await projector.run(asyncio.Event(), until_caught_up=True)
         async with leadership(pool, live, asyncio.Event()):
             await projector.run(asyncio.Event(), until_caught_up=True)

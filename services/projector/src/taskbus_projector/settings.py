@@ -13,3 +13,5 @@ class ProjectorSettings(CommonSettings):
     batch_size: int = Field(2000, ge=1, le=50_000)
     fetch_timeout_s: float = Field(1.0, gt=0)
     ack_wait_s: float = Field(60.0, ge=5)
+    # Unfinished tasks whose state is kept between batches instead of read back from Postgres.
+    state_cache_size: int = Field(10_000, ge=0, le=1_000_000)

@@ -5,7 +5,7 @@ round trips whatever its size; the position is written in the same transaction.
 """
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -65,7 +65,9 @@ async def load_position(conn: Connection, projection: str) -> int:
     return int(seq or 0)
 
 
-async def load_states(conn: Connection, ids: Iterable[UUID]) -> dict[UUID, TaskState]:
+async def load_states(conn: Connection, ids: Collection[UUID]) -> dict[UUID, TaskState]:
+    if not ids:
+        return {}
     rows = await conn.fetch(
         f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ANY($1::uuid[])", list(ids)
     )

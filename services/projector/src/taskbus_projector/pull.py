@@ -1,0 +1,78 @@
+"""Batches from a JetStream pull consumer, with little work per message.
+
+nats-py's ``PullSubscription.fetch`` awaits every message of a batch on its own (a future and a
+timeout each). Measured here it delivered 31k msg/s, while the same pull request whose messages
+land in one subscription callback delivered 73k msg/s: at the projector's rate the difference
+was a fifth of its CPU. So the projector sends the pull request itself and collects the reply.
+
+One request is outstanding at a time. It ends when the batch is full or the server answers
+with a status (408 when it expires first). Anything else (no answer in time, the consumer
+deleted, a leader change) raises :class:`PullInterrupted`, and the caller starts over on a new
+consumer and inbox, so a late reply to an abandoned request cannot mix into a later batch.
+"""
+
+import asyncio
+import json
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.api import Header
+
+# The request ended without error: it expired (408) or found nothing (404, with no_wait).
+_REQUEST_OVER = frozenset({"404", "408"})
+_IDLE_HEARTBEAT = "100"
+# How long past its own expiry a request may go unanswered before the pull is given up.
+_ANSWER_GRACE_S = 5.0
+
+
+class PullInterrupted(Exception):
+    """The consumer cannot serve this pull: start over on a fresh one."""
+
+
+class BatchPuller:
+    def __init__(self, nc: NATS, stream: str, consumer: str) -> None:
+        self._nc = nc
+        self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+        self._inbox = nc.new_inbox()
+        self._sub: Subscription | None = None
+        self._batch: list[Msg] = []
+        self._wanted = 0
+        self._over = asyncio.Event()
+        self._failure: str | None = None
+
+    async def start(self) -> None:
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_message)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+
+    async def fetch(self, batch: int, expires_s: float) -> list[Msg]:
+        """Up to ``batch`` messages: what the consumer has for them within ``expires_s``."""
+        self._batch, self._wanted, self._failure = [], batch, None
+        self._over.clear()
+        request = {"batch": batch, "expires": int(expires_s * 1e9)}
+        await self._nc.publish(self._next_subject, json.dumps(request).encode(), reply=self._inbox)
+        try:
+            async with asyncio.timeout(expires_s + _ANSWER_GRACE_S):
+                await self._over.wait()
+        except TimeoutError:
+            raise PullInterrupted(f"a pull request went unanswered past {expires_s} s") from None
+        if self._failure is not None:
+            raise PullInterrupted(self._failure)
+        return self._batch
+
+    async def _on_message(self, msg: Msg) -> None:
+        status = msg.headers.get(Header.STATUS.value) if msg.headers else None
+        if status is None:
+            self._batch.append(msg)
+            if len(self._batch) >= self._wanted:
+                self._over.set()
+        elif status == _IDLE_HEARTBEAT:
+            return
+        else:
+            if status not in _REQUEST_OVER:
+                description = msg.headers.get(Header.DESCRIPTION.value, "") if msg.headers else ""
+                self._failure = f"pull request ended with {status} {description}".strip()
+            self._over.set()
