@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
@@ -17,7 +18,6 @@ from taskbus import metrics
 from taskbus.connections import NATS_RETRY_S, NATS_UNAVAILABLE
 from taskbus.events import decode_event
 from taskbus.lifecycle import pause
-from taskbus.readmodel.database import Connection
 from taskbus.readmodel.fold import fold
 from taskbus.readmodel.state import TaskState
 from taskbus.subjects import PROJECTOR_CONSUMER, Subjects
@@ -34,6 +34,17 @@ log = structlog.get_logger(__name__)
 def changes_channel(schema: str) -> str:
     """The NOTIFY channel on which the projector announces each committed position."""
     return f"{schema}_changes"
+
+
+@dataclass(frozen=True, slots=True)
+class _Folded:
+    """A batch folded but not yet written: its changed states and what to acknowledge."""
+
+    events: list[Delivered]
+    states: dict[UUID, TaskState]
+    position: int
+    last_msg: Msg
+    fold_seconds: float
 
 
 class _Gap(Exception):
@@ -60,6 +71,10 @@ class Projector:
         self._schema = schema
         self._projection = projection
         self._cache = StateCache(settings.state_cache_size)
+        self._writing: dict[UUID, TaskState] = {}
+        """The states of the batch being written, not yet committed."""
+        self._folded_position = 0
+        """The log sequence of the last event folded, committed or not."""
         self.position = 0
         """The log sequence of the last event committed to the read model."""
 
@@ -96,23 +111,37 @@ class Projector:
     ) -> bool:
         """Fold what ``puller`` delivers; True once caught up (when asked to stop there).
 
-        The next batch is fetched while the current one is written: the Python client's
-        per-message cost and Postgres's commit then overlap instead of adding up.
+        Three batches are in hand at once: one being fetched, one being folded and one being
+        written. The Python client's per-message work, the fold and Postgres's commit then
+        overlap instead of adding up. Batches are written in order, each in a transaction of
+        its own; folding reads the states of the batch still being written from memory.
         """
+        self._folded_position = self.position
         fetching = asyncio.create_task(self._fetch(puller))
+        writing: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
                 msgs = await fetching
+                fetching = asyncio.create_task(self._fetch(puller))
+                folded = await self._fold_batch(msgs) if msgs else None
+                if writing is not None:
+                    await writing
+                    writing = None
                 if msgs is None and until_caught_up:
                     return True
-                fetching = asyncio.create_task(self._fetch(puller))
-                if msgs:
-                    await self._project(msgs)
+                if folded is not None:
+                    self._writing = folded.states
+                    writing = asyncio.create_task(self._write(folded))
             return False
         finally:
             fetching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await fetching
+            if writing is not None:
+                # Let the batch in flight commit (or fail) so that the position is settled.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(writing)
+            self._writing = {}
 
     async def _fetch(self, puller: BatchPuller) -> list[Msg] | None:
         """The next batch, or None when nothing came within the fetch timeout."""
@@ -146,37 +175,42 @@ class Projector:
         await puller.start()
         return puller
 
-    async def _project(self, msgs: list[Msg]) -> None:
-        if not msgs:
-            return
+    async def _fold_batch(self, msgs: list[Msg]) -> _Folded | None:
+        """Fold ``msgs`` onto the states before them; None when they hold nothing new."""
         # Msg.metadata parses the reply subject on every access: once per message here.
         sequenced = [(m.metadata.sequence.stream, m) for m in msgs]
-        fresh = [(seq, m) for seq, m in sequenced if seq > self.position]
+        fresh = [(seq, m) for seq, m in sequenced if seq > self._folded_position]
+        if not fresh:
+            return None
         # The stream never deletes, so its sequences are contiguous: anything else is a gap.
-        if fresh and fresh[0][0] != self.position + 1:
-            raise _Gap(expected=self.position + 1, got=fresh[0][0])
-        if fresh:
-            events = self._decode(fresh)
-            position = fresh[-1][0]
-            started = time.monotonic()
-            async with self._pool.acquire() as conn, conn.transaction():
-                states = await self._fold(conn, events)
-                await write_batch(
-                    conn,
-                    projection=self._projection,
-                    states=states,
-                    events=events,
-                    position=position,
-                    channel=changes_channel(self._schema),
-                )
-            self.position = position
-            self._cache.committed(states)
-            metrics.FOLD_BATCH_SECONDS.observe(time.monotonic() - started)
-            metrics.EVENTS_FOLDED.inc(len(events))
-            metrics.PROJECTOR_POSITION.set(position)
-        metrics.PROJECTOR_LAG.set(msgs[-1].metadata.num_pending)
+        if fresh[0][0] != self._folded_position + 1:
+            raise _Gap(expected=self._folded_position + 1, got=fresh[0][0])
+        started = time.monotonic()
+        events = self._decode(fresh)
+        states = await self._fold(events)
+        self._folded_position = fresh[-1][0]
+        return _Folded(events, states, self._folded_position, msgs[-1], time.monotonic() - started)
+
+    async def _write(self, folded: _Folded) -> None:
+        """Commit a folded batch with its position, then acknowledge it."""
+        started = time.monotonic()
+        async with self._pool.acquire() as conn, conn.transaction():
+            await write_batch(
+                conn,
+                projection=self._projection,
+                states=list(folded.states.values()),
+                events=folded.events,
+                position=folded.position,
+                channel=changes_channel(self._schema),
+            )
+        self.position = folded.position
+        self._cache.committed(folded.states.values())
+        metrics.FOLD_BATCH_SECONDS.observe(folded.fold_seconds + time.monotonic() - started)
+        metrics.EVENTS_FOLDED.inc(len(folded.events))
+        metrics.PROJECTOR_POSITION.set(folded.position)
+        metrics.PROJECTOR_LAG.set(folded.last_msg.metadata.num_pending)
         # AckPolicy.ALL: acking the last message acks the whole batch.
-        await msgs[-1].ack()
+        await folded.last_msg.ack()
 
     @staticmethod
     def _decode(msgs: list[tuple[int, Msg]]) -> list[Delivered]:
@@ -201,9 +235,18 @@ class Projector:
                 )
         return events
 
-    async def _fold(self, conn: Connection, events: list[Delivered]) -> list[TaskState]:
-        cached, missing = self._cache.lookup({e.event.task_id for e in events})
-        states: dict[UUID, TaskState | None] = {**cached, **await load_states(conn, missing)}
+    async def _fold(self, events: list[Delivered]) -> dict[UUID, TaskState]:
+        """The states ``events`` change, folded onto the newest states known before them."""
+        ids = {e.event.task_id for e in events}
+        writing = {i: self._writing[i] for i in ids & self._writing.keys()}
+        cached, missing = self._cache.lookup(ids - writing.keys())
+        if missing:
+            # Not in the batch being written, so their rows are committed and current.
+            async with self._pool.acquire() as conn:
+                loaded = await load_states(conn, missing)
+        else:
+            loaded = {}
+        states: dict[UUID, TaskState | None] = {**loaded, **cached, **writing}
         changed: dict[UUID, TaskState] = {}
         for logged in events:
             task_id = logged.event.task_id
@@ -211,4 +254,4 @@ class Projector:
             after = fold(before, logged.event, logged.seq)
             if after is not None and after is not before:
                 states[task_id] = changed[task_id] = after
-        return list(changed.values())
+        return changed
