@@ -68,3 +68,22 @@ async def test_a_consumer_deleted_under_a_pull_interrupts_it(stream: tuple[NATS,
             await waiting
     finally:
         await puller.stop()
+
+
+async def test_a_waiting_fetch_returns_with_the_first_message_not_at_expiry(
+    stream: tuple[NATS, str],
+) -> None:
+    nc, name = stream
+    puller = BatchPuller(nc, name, "c")
+    await puller.start()
+    try:
+        await puller.fetch(10, 1.0)
+        waiting = asyncio.create_task(puller.fetch(10, 600.0))
+        await nc.jetstream().publish(f"{name}.m", b"late")
+        # Far below the 600 s the request may wait: it ends with the message.
+        async with asyncio.timeout(30):
+            late = await waiting
+    finally:
+        await puller.stop()
+
+    assert [m.data for m in late] == [b"late"]
