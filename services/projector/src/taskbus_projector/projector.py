@@ -135,7 +135,8 @@ class Projector:
             return False
         finally:
             fetching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # Its batch or its error no longer matters: the next subscription starts over.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await fetching
             if writing is not None:
                 # Let the batch in flight commit (or fail) so that the position is settled.
