@@ -9,16 +9,20 @@ when no Docker engine answers. The SMTP trap is always an in-process aiosmtpd se
 import os
 import secrets
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+import nats
 import pytest
+from nats.aio.client import Client as NATS
 from taskbus.devrun.nats import start_nats
 from taskbus.devrun.postgres import DEFAULT_DATABASE, create_database, start_postgres
 from taskbus.devrun.smtp import MailTrap
+from taskbus.files import FileStore, ensure_file_bucket
+from taskbus.settings import CommonSettings
 
 NATS_IMAGE = "nats:2.11"
 POSTGRES_IMAGE = "postgres:17"
@@ -49,6 +53,21 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
 def nats_url(servers: Servers) -> str:
     """The session's nats-server, JetStream enabled."""
     return servers.nats_url
+
+
+@pytest.fixture
+async def nats_client(nats_url: str) -> AsyncIterator[NATS]:
+    """A connection to the session's nats-server, closed after the test."""
+    nc = await nats.connect(nats_url)
+    yield nc
+    await nc.close()
+
+
+@pytest.fixture
+async def file_store(nats_client: NATS) -> FileStore:
+    """A file store of its own: its bucket is in a namespace no other test uses."""
+    settings = CommonSettings(namespace=f"f{secrets.token_hex(4)}")
+    return await ensure_file_bucket(nats_client.jetstream(), settings)
 
 
 @pytest.fixture(scope="session")

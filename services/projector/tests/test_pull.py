@@ -4,7 +4,6 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
-import nats
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig
@@ -12,78 +11,66 @@ from taskbus_projector.pull import BatchPuller, PullInterrupted
 
 
 @pytest.fixture
-async def stream(nats_url: str) -> AsyncIterator[tuple[NATS, str]]:
-    """A connection, and a stream of its own holding the ten messages p.0 to p.9."""
-    nc = await nats.connect(nats_url)
+async def stream(nats_client: NATS) -> AsyncIterator[str]:
+    """A stream of its own holding the ten messages p.0 to p.9, with a durable consumer c."""
     name = f"PULL_{secrets.token_hex(4).upper()}"
-    js = nc.jetstream()
+    js = nats_client.jetstream()
     await js.add_stream(name=name, subjects=[f"{name}.>"])
     for i in range(10):
         await js.publish(f"{name}.m", f"p.{i}".encode())
     await js.add_consumer(name, ConsumerConfig(durable_name="c", ack_policy=AckPolicy.ALL))
-    try:
-        yield nc, name
-    finally:
-        await js.delete_stream(name)
-        await nc.close()
+    yield name
+    await js.delete_stream(name)
+
+
+@pytest.fixture
+async def puller(nats_client: NATS, stream: str) -> AsyncIterator[BatchPuller]:
+    puller = BatchPuller(nats_client, stream, "c")
+    await puller.start()
+    yield puller
+    await puller.stop()
 
 
 async def test_batches_come_in_order_and_a_drained_consumer_gives_an_empty_one(
-    stream: tuple[NATS, str],
+    puller: BatchPuller,
 ) -> None:
-    nc, name = stream
-    puller = BatchPuller(nc, name, "c")
-    await puller.start()
-    try:
-        first = await puller.fetch(4, 1.0)
-        rest = await puller.fetch(100, 0.5)
-        await rest[-1].ack()
-        nothing = await puller.fetch(100, 0.2)
-    finally:
-        await puller.stop()
+    first = await puller.fetch(4, 1.0)
+    rest = await puller.fetch(100, 0.5)
+    await rest[-1].ack()
+    nothing = await puller.fetch(100, 0.2)
 
     assert [m.data for m in first + rest] == [f"p.{i}".encode() for i in range(10)]
     assert len(first) == 4
     assert nothing == []
 
 
-async def test_a_consumer_deleted_under_a_pull_interrupts_it(stream: tuple[NATS, str]) -> None:
-    nc, name = stream
-    puller = BatchPuller(nc, name, "c")
-    await puller.start()
-    try:
-        await puller.fetch(10, 1.0)
-        # Everything is delivered, so this request waits for more until the consumer goes.
-        waiting = asyncio.create_task(puller.fetch(10, 5.0))
-        js = nc.jetstream()
-        for _ in range(500):  # until the server has registered the request: a few ms
-            if (await js.consumer_info(name, "c")).num_waiting:
-                break
-            await asyncio.sleep(0.01)
-        else:
-            raise AssertionError("the pull request never reached the consumer")
-        await js.delete_consumer(name, "c")
+async def test_a_consumer_deleted_under_a_pull_interrupts_it(
+    puller: BatchPuller, nats_client: NATS, stream: str
+) -> None:
+    await puller.fetch(10, 1.0)
+    # Everything is delivered, so this request waits for more until the consumer goes.
+    waiting = asyncio.create_task(puller.fetch(10, 5.0))
+    js = nats_client.jetstream()
+    for _ in range(500):  # until the server has registered the request: a few ms
+        if (await js.consumer_info(stream, "c")).num_waiting:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the pull request never reached the consumer")
+    await js.delete_consumer(stream, "c")
 
-        with pytest.raises(PullInterrupted, match="409"):
-            await waiting
-    finally:
-        await puller.stop()
+    with pytest.raises(PullInterrupted, match="409"):
+        await waiting
 
 
 async def test_a_waiting_fetch_returns_with_the_first_message_not_at_expiry(
-    stream: tuple[NATS, str],
+    puller: BatchPuller, nats_client: NATS, stream: str
 ) -> None:
-    nc, name = stream
-    puller = BatchPuller(nc, name, "c")
-    await puller.start()
-    try:
-        await puller.fetch(10, 1.0)
-        waiting = asyncio.create_task(puller.fetch(10, 600.0))
-        await nc.jetstream().publish(f"{name}.m", b"late")
-        # Far below the 600 s the request may wait: it ends with the message.
-        async with asyncio.timeout(30):
-            late = await waiting
-    finally:
-        await puller.stop()
+    await puller.fetch(10, 1.0)
+    waiting = asyncio.create_task(puller.fetch(10, 600.0))
+    await nats_client.jetstream().publish(f"{stream}.m", b"late")
+    # Far below the 600 s the request may wait: it ends with the message.
+    async with asyncio.timeout(30):
+        late = await waiting
 
     assert [m.data for m in late] == [b"late"]
