@@ -1,19 +1,44 @@
-"""The task event log: the JetStream stream, appending to it and reading one task's history."""
+"""The task event log: the JetStream stream, appending to it and reading one task's history.
 
+Appends survive a leader election: each carries a message id, and a publish that NATS could
+not answer is sent again with the same id for a bounded time, so it lands once. Appends
+that decide from a task's state are conditional on the task's last sequence (JetStream's
+expected-last-subject-sequence over every subject of the task), which makes a decision and
+its event one atomic step (docs/design.md, "Consistency").
+"""
+
+import asyncio
+import json
+import re
+import time
+import uuid
 from dataclasses import dataclass
 from uuid import UUID
 
 import structlog
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import PubAck, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
+from taskbus.connections import NATS_UNAVAILABLE
 from taskbus.events import TaskEvent, decode_event, encode_event
 from taskbus.settings import CommonSettings
 from taskbus.subjects import Subjects
 from taskbus.tracing import trace_headers
 
 log = structlog.get_logger(__name__)
+
+# JetStream's error code for a failed expected-last-subject-sequence check.
+_WRONG_LAST_SEQUENCE = 10071
+_WRONG_LAST_SEQUENCE_TEXT = re.compile(r"wrong last sequence: (\d+)")
+_HISTORY_BATCH = 1000
+_REQUEST_TIMEOUT_S = 5.0
+_RETRY_FIRST_S = 0.05
+_RETRY_MAX_S = 1.0
+APPEND_BUDGET_S = 15.0
+"""How long an append keeps trying through a NATS outage (a leader election takes seconds)."""
 
 
 def stream_config(settings: CommonSettings) -> StreamConfig:
@@ -49,37 +74,162 @@ async def ensure_stream(js: JetStreamContext, settings: CommonSettings) -> None:
 class LoggedEvent:
     seq: int
     event: TaskEvent
+    msg_id: str | None = None
+
+
+class LogMoved(Exception):
+    """A conditional append found the task's log past the sequence its decision was based on."""
+
+    def __init__(self, last_seq: int) -> None:
+        super().__init__(f"the task's last event is now at sequence {last_seq}")
+        self.last_seq = last_seq
 
 
 class EventLog:
     """Appends to and reads from the stream of one taskbus namespace."""
 
-    def __init__(self, js: JetStreamContext, subjects: Subjects) -> None:
+    def __init__(
+        self, js: JetStreamContext, subjects: Subjects, *, append_budget_s: float = APPEND_BUDGET_S
+    ) -> None:
         self.js = js
         self.subjects = subjects
+        self._append_budget_s = append_budget_s
 
-    async def append(self, event: TaskEvent, *, msg_id: str | None = None) -> PubAck:
+    async def append(
+        self, event: TaskEvent, *, msg_id: str | None = None, expect_last: int | None = None
+    ) -> PubAck:
         """Append ``event``; returns once JetStream has stored it, with its sequence.
 
-        ``msg_id`` makes the append idempotent within the stream's duplicate window: a
-        repeat is not stored again and its ack says ``duplicate`` with the first sequence.
+        ``msg_id`` makes the append idempotent within the stream's duplicate window (a repeat
+        is acked as ``duplicate`` with the first sequence); without one, a fresh id still makes
+        this call's own retries land once. ``expect_last`` stores the event only if the task's
+        last event is at that sequence (0: the task has none), else raises :class:`LogMoved`.
         """
-        headers = trace_headers()
-        if msg_id:
-            headers["Nats-Msg-Id"] = msg_id
+        msg_id = msg_id or uuid.uuid4().hex
+        headers = {**trace_headers(), "Nats-Msg-Id": msg_id}
+        if expect_last is not None:
+            headers["Nats-Expected-Last-Subject-Sequence"] = str(expect_last)
+            headers["Nats-Expected-Last-Subject-Sequence-Subject"] = self.subjects.history(
+                event.task_id
+            )
         subject = self.subjects.event(event.type, event.task_type, event.task_id)
-        ack = await self.js.publish(
-            subject, encode_event(event), stream=self.subjects.stream, headers=headers or None
-        )
-        return ack
+        payload = encode_event(event)
+        deadline = time.monotonic() + self._append_budget_s
+        delay = _RETRY_FIRST_S
+        retried = False
+        while True:
+            try:
+                return await self.js.publish(
+                    subject, payload, stream=self.subjects.stream, headers=headers
+                )
+            except APIError as exc:
+                moved = _moved_to(exc)
+                if moved is None:
+                    raise
+                # A retry after a lost ack meets its own first copy as "the log moved".
+                if retried and (landed := await self._find(event.task_id, msg_id, expect_last)):
+                    return landed
+                raise LogMoved(moved) from None
+            except NATS_UNAVAILABLE as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("append not answered; retrying", error=repr(exc), msg_id=msg_id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX_S)
+                retried = True
 
-    async def last_seq_on(self, subject: str) -> int | None:
-        """The sequence of the last event stored on ``subject``, or None when there is none."""
+    async def _find(self, task_id: UUID, msg_id: str, after: int | None) -> PubAck | None:
+        for logged in await self.history(task_id, after=after or 0):
+            if logged.msg_id == msg_id:
+                return PubAck(stream=self.subjects.stream, seq=logged.seq, duplicate=True)
+        return None
+
+    async def tail(self) -> int:
+        """The sequence of the last event in the log, as its leader knows it (0 when empty)."""
+        info = await self.js.stream_info(self.subjects.stream)
+        return int(info.state.last_seq)
+
+    async def last_seq_on(self, subject: str) -> int:
+        """The sequence of the last event on ``subject`` (wildcards allowed), 0 when none.
+
+        Asked of the stream's leader, not of any replica, so it includes every acknowledged
+        append.
+        """
         try:
-            msg = await self.js.get_last_msg(self.subjects.stream, subject, direct=True)
+            msg = await self.js.get_last_msg(self.subjects.stream, subject)
         except NotFoundError:
-            return None
-        return msg.seq
+            return 0
+        return int(msg.seq or 0)
+
+    async def task_position(self, task_id: UUID) -> int:
+        """The sequence of the task's last event (0: the log has none)."""
+        return await self.last_seq_on(self.subjects.history(task_id))
+
+    async def history(
+        self, task_id: UUID, *, after: int = 0, at_least: int | None = None
+    ) -> list[LoggedEvent]:
+        """The task's events after sequence ``after``, in log order, up to the newest.
+
+        Read from any replica (direct get), so the answer must reach ``at_least``, a sequence
+        known to be stored (a replica that has not caught up yet is asked again); without it,
+        the leader is asked for the task's position first.
+        """
+        if at_least is None:
+            at_least = await self.task_position(task_id)
+        delay = _RETRY_FIRST_S
+        deadline = time.monotonic() + self._append_budget_s
+        while True:
+            events = await self._read_history(task_id, after)
+            last = events[-1].seq if events else after
+            if last >= at_least:
+                return events
+            if time.monotonic() + delay > deadline:
+                raise NoRespondersError
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_S)
+
+    async def _read_history(self, task_id: UUID, after: int) -> list[LoggedEvent]:
+        events: list[LoggedEvent] = []
+        subject = self.subjects.history(task_id)
+        while True:
+            batch, more = await self._direct_batch(subject, after + 1)
+            events.extend(batch)
+            if not more or not batch:
+                return events
+            after = batch[-1].seq
+
+    async def _direct_batch(self, subject: str, start: int) -> tuple[list[LoggedEvent], bool]:
+        """One batched direct get: up to ``_HISTORY_BATCH`` messages on ``subject`` from ``start``.
+
+        nats-py has no batched direct get; the request is JetStream's own (ADR-31): the
+        replies are the messages, then an end-of-batch status with the number still pending.
+        """
+        # nats-py offers no public accessor for the connection behind a JetStream context.
+        nc = self.js._nc
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        request = {"seq": start, "next_by_subj": subject, "batch": _HISTORY_BATCH}
+        try:
+            await nc.publish(
+                f"$JS.API.DIRECT.GET.{self.subjects.stream}",
+                json.dumps(request).encode(),
+                reply=inbox,
+            )
+            events: list[LoggedEvent] = []
+            while True:
+                msg = await sub.next_msg(timeout=_REQUEST_TIMEOUT_S)
+                status = (msg.headers or {}).get("Status")
+                if status is None:
+                    events.append(_logged(msg))
+                elif status == "204":
+                    pending = int((msg.headers or {}).get("Nats-Num-Pending", "0"))
+                    return events, pending > 0
+                elif status == "404":
+                    return events, False
+                else:
+                    raise NoRespondersError
+        finally:
+            await sub.unsubscribe()
 
     async def event_at(self, seq: int) -> TaskEvent:
         raw = await self.js.get_msg(self.subjects.stream, seq)
@@ -87,15 +237,19 @@ class EventLog:
             raise NotFoundError
         return decode_event(raw.data)
 
-    async def history(self, task_id: UUID) -> list[LoggedEvent]:
-        """Every event of one task, in log order (an ordered, ephemeral consumer)."""
-        sub = await self.js.subscribe(self.subjects.history(task_id), ordered_consumer=True)
-        events: list[LoggedEvent] = []
-        try:
-            while True:
-                msg = await sub.next_msg(timeout=5)
-                events.append(LoggedEvent(msg.metadata.sequence.stream, decode_event(msg.data)))
-                if msg.metadata.num_pending == 0:
-                    return events
-        finally:
-            await sub.unsubscribe()
+
+def _logged(msg: Msg) -> LoggedEvent:
+    headers = msg.headers or {}
+    return LoggedEvent(
+        seq=int(headers["Nats-Sequence"]),
+        event=decode_event(msg.data),
+        msg_id=headers.get("Nats-Msg-Id"),
+    )
+
+
+def _moved_to(exc: APIError) -> int | None:
+    """The task's actual last sequence, when ``exc`` is a failed expected-sequence check."""
+    if exc.err_code != _WRONG_LAST_SEQUENCE:
+        return None
+    found = _WRONG_LAST_SEQUENCE_TEXT.search(exc.description or "")
+    return int(found.group(1)) if found else 0

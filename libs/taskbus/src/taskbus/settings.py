@@ -38,7 +38,7 @@ class CommonSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     log_format: str = Field("json", validation_alias="LOG_FORMAT", pattern="^(json|console)$")
     stream_replicas: int = Field(1, ge=1, le=5, validation_alias="NATS_STREAM_REPLICAS")
-    duplicate_window_s: float = Field(3600.0, gt=0, validation_alias="NATS_DUPLICATE_WINDOW_S")
+    duplicate_window_s: float = Field(120.0, gt=0, validation_alias="NATS_DUPLICATE_WINDOW_S")
 
     @property
     def subjects(self) -> Subjects:

@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 import structlog
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
@@ -16,6 +17,7 @@ from taskbus.readmodel.schema import migrate
 from taskbus_api.deps import Resources
 from taskbus_api.errors import install_error_handlers
 from taskbus_api.feed import ChangeFeed
+from taskbus_api.readmodel import ReadModel
 from taskbus_api.routes import files, health, overview, stream, tasks
 from taskbus_api.security import (
     ApiKeyRequired,
@@ -37,19 +39,24 @@ def changes_channel(schema: str) -> str:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ApiSettings = app.state.settings
     nc = await connect_nats(settings.nats_url, name="api")
-    pool = await create_pool(settings.database_url, settings.readmodel_schema, max_size=20)
+    pool = await create_pool(
+        settings.database_url,
+        settings.readmodel_schema,
+        max_size=20,
+        command_timeout=settings.db_timeout_s,
+    )
     try:
         js = nc.jetstream()
         await ensure_stream(js, settings)
         file_store = await ensure_file_bucket(js, settings)
-        async with pool.acquire() as conn:
-            await migrate(conn, settings.readmodel_schema)
+        await _migrate(settings)
         feed = ChangeFeed(pool, changes_channel(settings.readmodel_schema))
         await feed.start()
         app.state.resources = Resources(
             settings=settings,
             nc=nc,
             pool=pool,
+            readmodel=ReadModel(pool, timeout_s=settings.db_timeout_s),
             eventlog=EventLog(js, settings.subjects),
             feed=feed,
             files=file_store,
@@ -62,6 +69,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await pool.close()
         await close_nats(nc)
+
+
+async def _migrate(settings: ApiSettings) -> None:
+    # Its own connection: the pool's statement timeout is for requests, not for migrations.
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await migrate(conn, settings.readmodel_schema)
+    finally:
+        await conn.close()
 
 
 def create_app(settings: ApiSettings) -> FastAPI:

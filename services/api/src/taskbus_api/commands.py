@@ -1,27 +1,40 @@
-"""Commands: validate against the read model, then turn the request into an event in the log.
+"""Commands: decide from the task's own events in the log, then append the command's event.
 
-A command returns once JetStream has stored its event (DESIGN §5 rule 1); what the event
-does to the task is decided by the projector's fold, never here.
+Nothing here reads the read model. A command folds the task's history with the projector's
+own fold, decides, and appends its event on the condition that the task's log has not moved
+since, so the decision and the event are one atomic step; when it has moved (a worker
+reported in between), the command decides again. A command returns once JetStream has
+stored its event, with the task's state as the read model will show it (docs/design.md,
+"Consistency").
 """
 
+from collections.abc import Callable
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import structlog
-from nats.js.api import PubAck
 from pydantic import ValidationError
 from taskbus import metrics, subjects
-from taskbus.eventlog import EventLog
-from taskbus.events import TaskCancelled, TaskRetried, TaskSubmitted
+from taskbus.eventlog import EventLog, LogMoved
+from taskbus.events import TaskCancelled, TaskEvent, TaskRetried, TaskSubmitted
 from taskbus.parameters import validate_parameters
+from taskbus.readmodel.fold import fold
+from taskbus.readmodel.state import TaskState
 from taskbus.tasks import DEFAULT_MAX_ATTEMPTS
 
-from taskbus_api.errors import Conflict, validation_error
-from taskbus_api.schemas import SubmitRequest, Task
+from taskbus_api.errors import Conflict, Unavailable, validation_error
+from taskbus_api.schemas import SubmitRequest
+from taskbus_api.tasklog import load
 
 log = structlog.get_logger(__name__)
 
 # Idempotency keys map to task ids in their own namespace.
 _IDEMPOTENCY_NAMESPACE = uuid5(NAMESPACE_URL, "https://taskbus.dev/idempotency-key")
+# A running task reports progress about once a second, so a command rarely decides twice.
+_MAX_DECISIONS = 8
+
+Decision = Callable[[TaskState], tuple[TaskEvent, str | None]]
+"""What a command appends given the task's current state (raising when it cannot), and the
+message id that makes it idempotent, if any."""
 
 
 def task_id_for(idempotency_key: str | None) -> UUID:
@@ -29,9 +42,13 @@ def task_id_for(idempotency_key: str | None) -> UUID:
 
 
 async def submit(
-    log: EventLog, request: SubmitRequest, idempotency_key: str | None
-) -> tuple[TaskSubmitted, PubAck]:
-    """Append a TaskSubmitted; the same idempotency key always names the same task."""
+    eventlog: EventLog, request: SubmitRequest, idempotency_key: str | None
+) -> TaskState:
+    """Append a TaskSubmitted; a key that already names a task answers with that task.
+
+    The key's task id is the condition: the event is stored only while the log holds no
+    event of that task, however long ago the first submit was.
+    """
     try:
         parameters = validate_parameters(request.task_type, request.parameters)
     except ValidationError as exc:
@@ -45,39 +62,76 @@ async def submit(
         max_attempts=request.max_attempts or DEFAULT_MAX_ATTEMPTS[request.task_type],
         timeout_s=request.timeout_s,
     )
-    msg_id = None if idempotency_key is None else subjects.submit_msg_id(idempotency_key)
-    ack = await log.append(event, msg_id=msg_id)
+    if idempotency_key is None:
+        ack = await eventlog.append(event)
+    else:
+        try:
+            ack = await eventlog.append(
+                event, msg_id=subjects.submit_msg_id(idempotency_key), expect_last=0
+            )
+        except LogMoved as moved:
+            log.info("idempotent replay", task_id=str(event.task_id))
+            return await load(eventlog, event.task_id, at_least=moved.last_seq)
+        if ack.duplicate:
+            return await load(eventlog, event.task_id, at_least=ack.seq)
     _record("submit", event.task_id, ack.seq)
-    return event, ack
+    created = fold(None, event, ack.seq)
+    assert created is not None
+    return created
 
 
-async def cancel(log: EventLog, task: Task) -> int:
-    if not task.status.can_cancel:
+def _cancel(state: TaskState) -> tuple[TaskEvent, str | None]:
+    if not state.status.can_cancel:
         raise Conflict(
-            f"task {task.id} is {task.status.value}; only PENDING or RUNNING tasks can be cancelled"
+            f"task {state.id} is {state.status.value}; only PENDING or RUNNING tasks can be "
+            "cancelled"
         )
-    ack = await log.append(TaskCancelled(task_id=task.id, task_type=task.task_type))
-    _record("cancel", task.id, ack.seq)
-    return ack.seq
+    return TaskCancelled(task_id=state.id, task_type=state.task_type), None
 
 
-async def retry(log: EventLog, task: Task) -> int:
-    if not task.status.can_retry:
+def _retry(state: TaskState) -> tuple[TaskEvent, str | None]:
+    if not state.status.can_retry:
         raise Conflict(
-            f"task {task.id} is {task.status.value}; only FAILED or CANCELLED tasks can be retried"
+            f"task {state.id} is {state.status.value}; only FAILED or CANCELLED tasks can be "
+            "retried"
         )
-    attempt = task.attempts + 1
+    attempt = state.attempts + 1
     event = TaskRetried(
-        task_id=task.id,
-        task_type=task.task_type,
-        parameters=task.parameters,
+        task_id=state.id,
+        task_type=state.task_type,
+        parameters=state.parameters,
         attempt=attempt,
-        max_attempts=max(task.max_attempts, attempt),
-        timeout_s=task.timeout_s,
+        max_attempts=max(state.max_attempts, attempt),
+        timeout_s=state.timeout_s,
     )
-    ack = await log.append(event, msg_id=subjects.retry_msg_id(task.id, attempt))
-    _record("retry", task.id, ack.seq)
-    return ack.seq
+    return event, subjects.retry_msg_id(state.id, attempt)
+
+
+async def cancel(eventlog: EventLog, task_id: UUID) -> TaskState:
+    """Cancel a PENDING or RUNNING task (409 once it is terminal)."""
+    return await _decide("cancel", eventlog, task_id, _cancel)
+
+
+async def retry(eventlog: EventLog, task_id: UUID) -> TaskState:
+    """Retry a FAILED or CANCELLED task as its next attempt (409 otherwise)."""
+    return await _decide("retry", eventlog, task_id, _retry)
+
+
+async def _decide(command: str, eventlog: EventLog, task_id: UUID, decide: Decision) -> TaskState:
+    at_least: int | None = None
+    for _ in range(_MAX_DECISIONS):
+        state = await load(eventlog, task_id, at_least=at_least)
+        event, msg_id = decide(state)
+        try:
+            ack = await eventlog.append(event, msg_id=msg_id, expect_last=state.last_seq)
+        except LogMoved as moved:
+            at_least = moved.last_seq
+            continue
+        _record(command, task_id, ack.seq)
+        after = fold(state, event, ack.seq)
+        assert after is not None
+        return after
+    raise Unavailable(f"task {task_id} is changing too fast to {command}; retry shortly")
 
 
 def _record(command: str, task_id: UUID, seq: int) -> None:

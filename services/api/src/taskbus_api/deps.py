@@ -12,6 +12,7 @@ from taskbus.files import FileStore
 from taskbus.readmodel.database import Connection
 
 from taskbus_api.feed import ChangeFeed
+from taskbus_api.readmodel import ReadModel
 from taskbus_api.settings import ApiSettings
 
 
@@ -22,6 +23,7 @@ class Resources:
     settings: ApiSettings
     nc: NATS
     pool: asyncpg.Pool
+    readmodel: ReadModel
     eventlog: EventLog
     feed: ChangeFeed
     files: FileStore
@@ -38,7 +40,9 @@ async def get_resources(request: Request) -> Resources:
 
 
 async def get_connection(request: Request) -> AsyncIterator[Connection]:
-    async with resources_of(request).pool.acquire() as conn:
+    """For routes that only read the read model (a route that also talks to NATS opens its
+    own, so that a NATS timeout is not taken for Postgres trouble)."""
+    async with resources_of(request).readmodel.connection() as conn:
         yield conn
 
 

@@ -1,24 +1,21 @@
-"""Read-your-writes on request: wait until the projector has folded a command's event."""
+"""``?wait=``: answer a command once the read model shows its outcome, bounded."""
 
-from uuid import UUID
-
-from taskbus.readmodel.database import Connection
+from taskbus.readmodel.state import TaskState
 
 from taskbus_api import queries
 from taskbus_api.deps import Resources
 from taskbus_api.schemas import Task
 
 
-async def settle(
-    resources: Resources, conn: Connection, task_id: UUID, seq: int, wait: float
-) -> Task | None:
-    """The task as the read model shows it once it includes ``seq``; None if not within ``wait``.
+async def settle(resources: Resources, outcome: TaskState, wait: float) -> Task:
+    """The task as the read model shows it once it includes the command, else ``outcome``.
 
-    With ``wait`` 0 the read model is not consulted at all.
+    No connection is held while waiting: the wait is on the projector's announcements.
     """
-    if wait <= 0:
-        return None
     timeout = min(wait, resources.settings.max_wait_s)
-    if not await resources.feed.wait_for(seq, timeout):
-        return None
-    return await queries.get_task(conn, task_id)
+    if timeout > 0 and await resources.feed.wait_for(outcome.last_seq, timeout):
+        async with resources.readmodel.connection() as conn:
+            projected = await queries.get_task(conn, outcome.id)
+        if projected is not None:
+            return projected
+    return Task.of(outcome)

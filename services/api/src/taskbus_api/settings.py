@@ -22,3 +22,7 @@ class ApiSettings(CommonSettings):
     """The largest file ``POST /api/files`` takes (``API_MAX_UPLOAD_BYTES``)."""
     sse_ping_s: float = Field(15.0, gt=0)
     max_wait_s: float = Field(30.0, ge=0)
+    db_timeout_s: float = Field(1.0, gt=0)
+    """Longest wait for Postgres per step (connect, each statement, release): then 503."""
+    read_wait_s: float = Field(5.0, gt=0)
+    """Longest a list waits for the read model to include every command before it: then 503."""

@@ -13,9 +13,17 @@ log = structlog.get_logger(__name__)
 
 
 async def create_pool(
-    dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10
+    dsn: str,
+    schema: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    command_timeout: float | None = None,
 ) -> asyncpg.Pool:
-    """A pool whose connections see ``schema`` first; waits while Postgres is starting."""
+    """A pool whose connections see ``schema`` first; waits while Postgres is starting.
+
+    ``command_timeout`` bounds each statement (client side, so it holds for a frozen server).
+    """
     delay = 0.2
     for attempt in range(30):
         try:
@@ -23,6 +31,7 @@ async def create_pool(
                 dsn,
                 min_size=min_size,
                 max_size=max_size,
+                command_timeout=command_timeout,
                 server_settings={
                     "search_path": f"{schema}, public",
                     # A generic plan of the list query ignores the trigram index for a rare

@@ -6,9 +6,11 @@ current one does not touch the state; progress never goes backwards within an at
 Events that change nothing still advance ``last_seq`` so replays are recognisable.
 """
 
+from collections.abc import Iterable
 from dataclasses import replace
 from functools import singledispatch
 
+from taskbus.eventlog import LoggedEvent
 from taskbus.events import (
     TaskCancelled,
     TaskCheckpoint,
@@ -158,3 +160,11 @@ def _(event: TaskFailed, state: TaskState) -> TaskState:
         completed_at=event.time,
         updated_at=event.time,
     )
+
+
+def fold_history(history: Iterable[LoggedEvent]) -> TaskState | None:
+    """A task's state from its own events, as the projector would fold them."""
+    state: TaskState | None = None
+    for logged in history:
+        state = fold(state, logged.event, logged.seq)
+    return state

@@ -18,14 +18,13 @@ _PROBE_TIMEOUT_S = 2.0
 
 async def _stream_last_seq(resources: Resources) -> int | None:
     try:
-        info = await resources.eventlog.js.stream_info(resources.eventlog.subjects.stream)
+        return await resources.eventlog.tail()
     except NotFoundError:
         return None
-    return int(info.state.last_seq)
 
 
 async def _projected(resources: Resources) -> int:
-    async with resources.pool.acquire() as conn:
+    async with resources.readmodel.connection() as conn:
         return await queries.projected_position(conn)
 
 

@@ -1,0 +1,57 @@
+"""The read model as the API reaches it: every wait bounded, every failure a prompt 503.
+
+A frozen or unreachable Postgres must not hang a request: acquiring a connection, each
+statement and handing the connection back all share one timeout (asyncpg terminates a
+connection whose reset does not finish in time).
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import structlog
+from asyncpg.exceptions import OperatorInterventionError
+from taskbus.readmodel.database import Connection
+
+from taskbus_api.errors import Unavailable
+
+log = structlog.get_logger(__name__)
+
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    # Shutdown, crash recovery, a cancelled statement (57xxx).
+    OperatorInterventionError,
+)
+"""What asyncpg raises when Postgres is down, frozen, restarting or too slow."""
+
+
+class ReadModel:
+    def __init__(self, pool: asyncpg.Pool, *, timeout_s: float) -> None:
+        self.pool = pool
+        self.timeout_s = timeout_s
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """A pooled connection; Postgres trouble while it is held becomes :class:`Unavailable`."""
+        try:
+            conn = await self.pool.acquire(timeout=self.timeout_s)
+        except UNREACHABLE as exc:
+            raise _unavailable(exc) from exc
+        try:
+            yield conn
+        except UNREACHABLE as exc:
+            raise _unavailable(exc) from exc
+        finally:
+            try:
+                await self.pool.release(conn)
+            except UNREACHABLE as exc:
+                # The answer is already computed; the pool has dropped the connection.
+                log.warning("read-model connection dropped on release", error=repr(exc))
+
+
+def _unavailable(exc: BaseException) -> Unavailable:
+    log.warning("read model unavailable", error=repr(exc))
+    return Unavailable("the read model (Postgres) is unavailable; retry shortly")

@@ -1,0 +1,52 @@
+"""Reads that reflect every command acknowledged before them, through any API replica.
+
+A read learns from the log's leader how far the log has got (for one task, its last
+event; for a list, the log's tail) and answers from the read model once that includes it.
+A task read never waits: while the projector is behind, it folds the task's own events
+from the log instead. A list waits, bounded, for the projector (docs/design.md,
+"Consistency").
+"""
+
+from uuid import UUID
+
+from taskbus_api import queries
+from taskbus_api.deps import Resources
+from taskbus_api.errors import NotFound, Unavailable
+from taskbus_api.schemas import Task, TaskEventOut
+from taskbus_api.tasklog import event_out, load
+
+
+async def task(resources: Resources, task_id: UUID) -> Task:
+    position = await _position_of(resources, task_id)
+    async with resources.readmodel.connection() as conn:
+        projected = await queries.get_task(conn, task_id)
+    if projected is not None and projected.seq >= position:
+        return projected
+    return Task.of(await load(resources.eventlog, task_id, at_least=position))
+
+
+async def task_events(resources: Resources, task_id: UUID) -> list[TaskEventOut]:
+    position = await _position_of(resources, task_id)
+    async with resources.readmodel.connection() as conn:
+        projected = await queries.task_events(conn, task_id)
+    if projected and projected[-1].seq >= position:
+        return projected
+    history = await resources.eventlog.history(task_id, at_least=position)
+    return [event_out(logged) for logged in history]
+
+
+async def caught_up(resources: Resources) -> None:
+    """Return once the read model includes everything logged before this call."""
+    tail = await resources.eventlog.tail()
+    feed = resources.feed
+    if not await feed.wait_for(tail, resources.settings.read_wait_s):
+        raise Unavailable(
+            f"the read model is {tail - feed.position} events behind the log; retry shortly"
+        )
+
+
+async def _position_of(resources: Resources, task_id: UUID) -> int:
+    position = await resources.eventlog.task_position(task_id)
+    if position == 0:
+        raise NotFound(f"no task with id {task_id}")
+    return position
