@@ -63,21 +63,26 @@ class System:
     health_ports: dict[str, int] = field(default_factory=dict)
     _lines: dict[str, list[str]] = field(default_factory=dict)
     _output: threading.Condition = field(default_factory=threading.Condition)
+    _replica_clients: list[httpx.Client] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.client = httpx.Client(base_url=self.api_url, timeout=30)
 
     # -- processes ---------------------------------------------------------------------------
 
-    def start(self, service: str, *args: str, env: dict[str, str] | None = None) -> None:
+    def start(
+        self, service: str, *args: str, env: dict[str, str] | None = None, name: str | None = None
+    ) -> None:
         """Start a service and return once it logged that it is ready.
 
-        Workers and the projector get a probe port of their own (``probe_url``).
+        ``name`` (default: the service) tells replicas of one service apart. Workers and the
+        projector get a probe port of their own (``probe_url``).
         """
-        after = len(self._lines.setdefault(service, []))
+        name = name or service
+        after = len(self._lines.setdefault(name, []))
         if service != "taskbus-api":
-            self.health_ports.setdefault(service, free_port())
-            env = {"HEALTH_PORT": str(self.health_ports[service]), **(env or {})}
+            self.health_ports.setdefault(name, free_port())
+            env = {"HEALTH_PORT": str(self.health_ports[name]), **(env or {})}
         process = subprocess.Popen(
             [str(_BIN / service), *args],
             env={**os.environ, **self.env, **(env or {})},
@@ -85,9 +90,17 @@ class System:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.processes[service] = process
-        threading.Thread(target=self._pump_output, args=(service, process), daemon=True).start()
-        self.wait_for_log(service, _READY_LINES[service], after=after)
+        self.processes[name] = process
+        threading.Thread(target=self._pump_output, args=(name, process), daemon=True).start()
+        self.wait_for_log(name, _READY_LINES[service], after=after)
+
+    def start_api_replica(self, name: str) -> httpx.Client:
+        """Another API process on a port of its own, as behind a load balancer; its client."""
+        port = free_port()
+        self.start("taskbus-api", env={"PORT": str(port)}, name=name)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        self._replica_clients.append(client)
+        return client
 
     def _pump_output(self, service: str, process: subprocess.Popen[bytes]) -> None:
         """Copy a service's output to its log file and wake anyone waiting on a line."""
@@ -118,6 +131,8 @@ class System:
 
     def close(self) -> None:
         self.client.close()
+        for client in self._replica_clients:
+            client.close()
         for service in list(self.processes):
             self.stop(service)
 

@@ -18,6 +18,9 @@ from taskbus_api.schemas import SubmitRequest, Task, TaskEventList, TaskPage
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
+# Log sequences are Postgres bigints.
+_MAX_SEQ = 2**63 - 1
+
 WaitQuery = Annotated[
     float,
     Query(
@@ -54,14 +57,13 @@ async def list_tasks(
     task_type: TaskType | None = None,
     q: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
+    cursor: Annotated[int | None, Query(ge=0, le=_MAX_SEQ)] = None,
 ) -> TaskPage:
     """Tasks newest first, filtered; pass ``next_cursor`` back as ``cursor`` for the next page."""
     flt = queries.TaskFilter(status=status, task_type=task_type, q=q)
-    before = None if cursor is None else int(cursor)
     await reads.caught_up(resources)
     async with resources.readmodel.connection() as conn:
-        items, next_seq = await queries.list_tasks(conn, flt, limit=limit, before_seq=before)
+        items, next_seq = await queries.list_tasks(conn, flt, limit=limit, before_seq=cursor)
     return TaskPage(items=items, next_cursor=None if next_seq is None else str(next_seq))
 
 
