@@ -1,8 +1,8 @@
 """The read model as the API reaches it: every wait bounded, every failure a prompt 503.
 
 A frozen or unreachable Postgres must not hang a request: acquiring a connection, each
-statement and handing the connection back all share one timeout (asyncpg terminates a
-connection whose reset does not finish in time).
+statement and handing the connection back each have the same timeout, and a connection
+that met trouble is dropped rather than reset.
 """
 
 from collections.abc import AsyncIterator
@@ -10,22 +10,11 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import structlog
-from asyncpg.exceptions import OperatorInterventionError
-from taskbus.readmodel.database import Connection
+from taskbus.readmodel.database import POSTGRES_UNAVAILABLE, Connection
 
 from taskbus_api.errors import Unavailable
 
 log = structlog.get_logger(__name__)
-
-UNREACHABLE: tuple[type[BaseException], ...] = (
-    TimeoutError,
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    # Shutdown, crash recovery, a cancelled statement (57xxx).
-    OperatorInterventionError,
-)
-"""What asyncpg raises when Postgres is down, frozen, restarting or too slow."""
 
 
 class ReadModel:
@@ -38,16 +27,18 @@ class ReadModel:
         """A pooled connection; Postgres trouble while it is held becomes :class:`Unavailable`."""
         try:
             conn = await self.pool.acquire(timeout=self.timeout_s)
-        except UNREACHABLE as exc:
+        except POSTGRES_UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
         try:
             yield conn
-        except UNREACHABLE as exc:
+        except POSTGRES_UNAVAILABLE as exc:
+            # Resetting it would wait on Postgres again; the pool opens a fresh one instead.
+            conn.terminate()
             raise _unavailable(exc) from exc
         finally:
             try:
                 await self.pool.release(conn)
-            except UNREACHABLE as exc:
+            except POSTGRES_UNAVAILABLE as exc:
                 # The answer is already computed; the pool has dropped the connection.
                 log.warning("read-model connection dropped on release", error=repr(exc))
 

@@ -36,9 +36,19 @@ async def task_events(resources: Resources, task_id: UUID) -> list[TaskEventOut]
 
 
 async def caught_up(resources: Resources) -> None:
-    """Return once the read model includes everything logged before this call."""
+    """Return once the read model includes everything logged before this call.
+
+    When the announced position is behind, Postgres is asked first: that tells a lost
+    announcement from a real lag, and an unreachable Postgres fails fast instead of
+    waiting out the projector.
+    """
     tail = await resources.eventlog.tail()
     feed = resources.feed
+    if feed.position >= tail:
+        return
+    async with resources.readmodel.connection() as conn:
+        if await queries.projected_position(conn) >= tail:
+            return
     if not await feed.wait_for(tail, resources.settings.read_wait_s):
         raise Unavailable(
             f"the read model is {tail - feed.position} events behind the log; retry shortly"

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import structlog
+from taskbus.readmodel.database import POSTGRES_UNAVAILABLE
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +38,8 @@ async def leadership(pool: asyncpg.Pool, schema: str, stop: asyncio.Event) -> As
             log.info("projector leads", schema=schema)
         yield leading
     finally:
-        if leading and not conn.is_closed():
-            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
-        await pool.release(conn)
+        # With its connection gone, the lock went with it: nothing is left to give up.
+        with contextlib.suppress(*POSTGRES_UNAVAILABLE):
+            if leading:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+            await pool.release(conn)

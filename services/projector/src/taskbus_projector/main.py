@@ -3,13 +3,15 @@
 import argparse
 import asyncio
 
+import asyncpg
 import structlog
+from nats.aio.client import Client as NATS
 from taskbus.connections import close_nats, connect_nats
 from taskbus.eventlog import ensure_stream
-from taskbus.lifecycle import install_stop_signals, run
+from taskbus.lifecycle import install_stop_signals, pause, run
 from taskbus.logs import configure_logging
 from taskbus.probes import serve_probes
-from taskbus.readmodel.database import create_pool
+from taskbus.readmodel.database import POSTGRES_RETRY_S, POSTGRES_UNAVAILABLE, create_pool
 from taskbus.readmodel.schema import migrate
 from taskbus.tracing import configure_tracing
 
@@ -44,9 +46,7 @@ async def serve(settings: ProjectorSettings, *, rebuild_first: bool) -> None:
             await migrate(conn, settings.readmodel_schema)
         if rebuild_first:
             await rebuild(nc, pool, settings)
-        async with leadership(pool, settings.readmodel_schema, stop) as leading:
-            if leading:
-                await Projector(nc, pool, settings, schema=settings.readmodel_schema).run(stop)
+        await _project(nc, pool, settings, stop)
     finally:
         log.info("projector stopping")
         await pool.close()
@@ -54,6 +54,23 @@ async def serve(settings: ProjectorSettings, *, rebuild_first: bool) -> None:
         if probes is not None:
             stop.set()
             await probes
+
+
+async def _project(
+    nc: NATS, pool: asyncpg.Pool, settings: ProjectorSettings, stop: asyncio.Event
+) -> None:
+    """Lead and fold until ``stop``; Postgres trouble pauses it, to resume from the position
+    committed last (nothing is folded twice, nothing skipped)."""
+    while not stop.is_set():
+        try:
+            async with leadership(pool, settings.readmodel_schema, stop) as leading:
+                if leading:
+                    projector = Projector(nc, pool, settings, schema=settings.readmodel_schema)
+                    await projector.run(stop)
+            return
+        except POSTGRES_UNAVAILABLE as exc:
+            log.warning("postgres unavailable; projecting again soon", error=repr(exc))
+            await pause(stop, POSTGRES_RETRY_S)
 
 
 def main() -> None:

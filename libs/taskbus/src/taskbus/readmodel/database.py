@@ -4,12 +4,29 @@ import asyncio
 
 import asyncpg
 import structlog
+from asyncpg.exceptions import OperatorInterventionError
 from asyncpg.pool import PoolConnectionProxy
 
 # A connection as functions receive it: direct, or borrowed from a pool.
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 log = structlog.get_logger(__name__)
+
+POSTGRES_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    # Shutdown, crash recovery, a cancelled statement (57xxx).
+    OperatorInterventionError,
+)
+"""What asyncpg raises while Postgres is down, frozen, restarting or too slow to answer.
+
+Pooled connections are opened again on demand, so a service that catches these waits and
+tries again rather than exiting."""
+
+POSTGRES_RETRY_S = 1.0
+"""How long a loop that met :data:`POSTGRES_UNAVAILABLE` waits before trying again."""
 
 
 async def create_pool(
