@@ -1,6 +1,6 @@
 """The NATS connection every service opens, with the reconnect behaviour they all want."""
 
-import asyncio
+from urllib.parse import urlsplit
 
 import nats
 import structlog
@@ -9,7 +9,6 @@ from nats.errors import (
     ConnectionClosedError,
     ConnectionReconnectingError,
     NoRespondersError,
-    NoServersError,
     OutboundBufferLimitError,
     StaleConnectionError,
 )
@@ -17,8 +16,6 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import ServiceUnavailableError
 
 log = structlog.get_logger(__name__)
-
-_FIRST_CONNECT_ATTEMPTS = 60
 
 NATS_UNAVAILABLE: tuple[type[Exception], ...] = (
     ConnectionClosedError,
@@ -39,38 +36,60 @@ NATS_RETRY_S = 1.0
 """How long a loop that met :data:`NATS_UNAVAILABLE` waits before trying again."""
 
 
+def nats_servers(url: str) -> list[str]:
+    """The servers a ``NATS_URL`` names: one URL, or several joined by commas as every NATS
+    client takes them (``nats://a:4222,nats://b:4222``); raises ValueError on a malformed list."""
+    servers = [part.strip() for part in url.split(",")]
+    for position, server in enumerate(servers, start=1):
+        if not _is_server_url(server):
+            raise ValueError(
+                f"NATS_URL {url!r}: server {position} of {len(servers)} ({server!r}) is not a "
+                "URL like nats://host:4222; separate servers with commas"
+            )
+    return servers
+
+
+def _is_server_url(server: str) -> bool:
+    # nats-py also takes host:port and a bare host, and reports any error without saying which
+    # server of the list it is about.
+    if not server or any(char.isspace() for char in server):
+        return False
+    try:
+        parts = urlsplit(server if "://" in server else f"nats://{server}")
+        parts.port  # noqa: B018 - raises ValueError when the port is not a number
+    except ValueError:
+        return False
+    return bool(parts.hostname)
+
+
 async def connect_nats(url: str, name: str) -> NATS:
-    """Connect (waiting up to about a minute for a server that is still starting) and
-    reconnect for ever after a connection is lost."""
+    """Connect to any server of ``url`` (see :func:`nats_servers`) that answers, waiting for
+    one to start if none does, and reconnect for ever, to any of them, after a loss."""
 
     async def on_disconnect() -> None:
         log.warning("nats disconnected")
 
     async def on_reconnect() -> None:
-        log.info("nats reconnected")
+        server = nc.connected_url.netloc if nc.connected_url else None
+        log.info("nats reconnected", server=server)
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats error", error=str(exc))
 
-    for attempt in range(1, _FIRST_CONNECT_ATTEMPTS + 1):
-        try:
-            return await nats.connect(
-                url,
-                name=name,
-                connect_timeout=2,
-                allow_reconnect=True,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=1,
-                disconnected_cb=on_disconnect,
-                reconnected_cb=on_reconnect,
-                error_cb=on_error,
-            )
-        except (NoServersError, OSError) as exc:
-            if attempt == _FIRST_CONNECT_ATTEMPTS:
-                raise
-            log.warning("nats not reachable yet", attempt=attempt, error=str(exc))
-            await asyncio.sleep(1)
-    raise AssertionError("unreachable")
+    # With max_reconnect_attempts=-1 nats-py cycles through every server of the list (and those
+    # the cluster announces) for as long as it takes, on the first connect as after a loss.
+    nc: NATS = await nats.connect(
+        servers=nats_servers(url),
+        name=name,
+        connect_timeout=2,
+        allow_reconnect=True,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+        error_cb=on_error,
+    )
+    return nc
 
 
 async def close_nats(nc: NATS) -> None:
