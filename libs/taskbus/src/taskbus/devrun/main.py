@@ -13,9 +13,9 @@ from pathlib import Path
 from types import FrameType
 
 from taskbus.devrun import settings as defaults
-from taskbus.devrun.nats import start_nats
+from taskbus.devrun.nats import start_nats, start_nats_cluster
 from taskbus.devrun.ports import LOOPBACK
-from taskbus.devrun.postgres import start_postgres
+from taskbus.devrun.postgres import DEFAULT_DATABASE, start_postgres
 from taskbus.devrun.settings import DevSettings
 from taskbus.devrun.smtp import MailLog
 from taskbus.devrun.supervisor import RUNNER, ServiceSpec, Supervisor, print_line
@@ -23,6 +23,7 @@ from taskbus.errors import InfraError
 from taskbus.lifecycle import install_stop_signals
 
 SERVICES = ("api", "projector", "worker-csv", "worker-email", "worker-image")
+CLUSTER_DATABASE = "taskbus_cluster"
 
 _WIDTH = max(len(name) for name in (RUNNER, "smtp", *SERVICES))
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -70,10 +71,11 @@ def start_servers(settings: DevSettings, servers: ExitStack, say: Say) -> dict[s
     """
     data_dir = settings.data_dir.resolve()
     _claim(data_dir, servers)
-    env = {
-        "NATS_URL": settings.nats_url or _start_nats(data_dir, servers, say),
-        "DATABASE_URL": settings.database_url or _start_postgres(data_dir, servers, say),
-    }
+    env = _nats_env(settings, data_dir, servers, say)
+    # The cluster keeps a log of its own, so it gets a read model of its own: one folded from
+    # the single server's log would stand at a position the cluster's log has not reached.
+    database = CLUSTER_DATABASE if settings.starts_nats_cluster else DEFAULT_DATABASE
+    env["DATABASE_URL"] = settings.database_url or _start_postgres(data_dir, database, servers, say)
     if not settings.smtp_host:
         env.update(_start_smtp_sink(servers, say))
     return env
@@ -148,21 +150,59 @@ def _start_nats(data_dir: Path, servers: ExitStack, say: Say) -> str:
     return server.url
 
 
-def _start_postgres(data_dir: Path, servers: ExitStack, say: Say) -> str:
+def _nats_env(
+    settings: DevSettings, data_dir: Path, servers: ExitStack, say: Say
+) -> dict[str, str]:
+    """Where the services find NATS: the given URL, or the server or cluster started here."""
+    if settings.starts_nats_cluster:
+        return _start_nats_cluster(data_dir, settings.nats_cluster_size, servers, say)
+    if settings.nats_url is None:
+        return {"NATS_URL": _start_nats(data_dir, servers, say)}
+    if settings.nats_cluster_size > 1:
+        say("NATS_URL is set: NATS_CLUSTER_SIZE is ignored, no NATS server is started")
+    return {"NATS_URL": settings.nats_url}
+
+
+def _start_nats_cluster(data_dir: Path, size: int, servers: ExitStack, say: Say) -> dict[str, str]:
+    started = time.monotonic()
+    wanted = (
+        defaults.DEFAULT_NATS_PORT,
+        defaults.DEFAULT_NATS_MONITOR_PORT,
+        defaults.DEFAULT_NATS_CLUSTER_PORT,
+    )
+    cluster = start_nats_cluster(
+        data_dir / "nats-cluster", size, ports=wanted, log_dir=data_dir / "logs"
+    )
+    servers.callback(cluster.stop)
+    servers.callback(say, f"stopping the {size} nats-servers")
+    for i, server in enumerate(cluster.servers):
+        name = server.node.server_name or f"nats-server {i + 1}"
+        _say_if_moved(say, name, wanted[0] + i, server.port)
+        _say_if_moved(say, f"{name} monitor", wanted[1] + i, server.monitor_port)
+        say(f"{name} at {server.url} (monitor {server.monitor_url}, log {server.log_path})")
+    say(
+        f"nats cluster of {size} ready in {time.monotonic() - started:.2f}s, JetStream meta "
+        f"leader elected; streams get {size} replicas. Try failover: kill -9 any one of them"
+    )
+    return {"NATS_URL": cluster.url, "NATS_STREAM_REPLICAS": str(size)}
+
+
+def _start_postgres(data_dir: Path, database: str, servers: ExitStack, say: Say) -> str:
     started = time.monotonic()
     server = start_postgres(
         data_dir / "postgres",
         port=defaults.DEFAULT_POSTGRES_PORT,
+        database=database,
         log_path=data_dir / "logs" / "postgres.log",
     )
     servers.callback(server.stop)
     servers.callback(say, "stopping postgres")
     _say_if_moved(say, "postgres", defaults.DEFAULT_POSTGRES_PORT, server.port)
     say(
-        f"postgres ready in {time.monotonic() - started:.2f}s at {server.dsn()} "
+        f"postgres ready in {time.monotonic() - started:.2f}s at {server.dsn(database)} "
         f"(log {server.log_path})"
     )
-    return server.dsn()
+    return server.dsn(database)
 
 
 def _start_smtp_sink(servers: ExitStack, say: Say) -> dict[str, str]:

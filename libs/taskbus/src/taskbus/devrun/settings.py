@@ -2,11 +2,15 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from taskbus.connections import nats_servers
 
 DEFAULT_NATS_PORT = 4222
 DEFAULT_NATS_MONITOR_PORT = 8222
+# Cluster members take the ports after these: 4222, 4223, 4224 for clients, and so on.
+DEFAULT_NATS_CLUSTER_PORT = 6222
 DEFAULT_POSTGRES_PORT = 5432
 DEFAULT_SMTP_PORT = 1025
 
@@ -19,5 +23,21 @@ class DevSettings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, validation_alias="PORT")
     data_dir: Path = Field(Path(".data"), validation_alias="DATA_DIR")
     nats_url: str | None = Field(None, validation_alias="NATS_URL")
+    nats_cluster_size: int = Field(
+        1, ge=1, le=5, validation_alias="NATS_CLUSTER_SIZE", description="servers to start"
+    )
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")
     smtp_host: str | None = Field(None, validation_alias="SMTP_HOST")
+
+    @property
+    def starts_nats_cluster(self) -> bool:
+        """No NATS is given and more than one server is asked for."""
+        return self.nats_url is None and self.nats_cluster_size > 1
+
+    @field_validator("nats_url")
+    @classmethod
+    def _servers_listed(cls, url: str | None) -> str | None:
+        """A malformed list is refused here, not by five services crashing in a loop."""
+        if url is not None:
+            nats_servers(url)
+        return url
