@@ -23,6 +23,7 @@ from typing import Any
 from taskbus.logs import configure_logging
 
 from bench import baseline, cpu, machine
+from bench.consistency import ConsistencyOptions, run_consistency
 from bench.fold_rate import FoldOptions, run_fold_rate
 from bench.harness import Servers, local_servers
 from bench.list_pages import ListOptions, run_list_pages
@@ -31,7 +32,7 @@ from bench.profiling import Profiler
 from bench.report import Result, table, write_json
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("celery", "pipeline", "fold", "list")
+BENCHMARKS = ("celery", "pipeline", "consistency", "fold", "list")
 SIZES: dict[str, dict[str, int]] = {
     "full": {
         "tasks": 1000,
@@ -140,6 +141,10 @@ def run_selected(servers: Servers, args: argparse.Namespace, profiler: Profiler)
         pipeline = PipelineOptions(args.latency_samples, args.tasks, args.concurrency)
         with _step("taskbus pipeline: latency, then throughput"):
             results += run_pipeline(servers, pipeline, celery_rate, profiler)
+    if "consistency" in args.only:
+        commands = ConsistencyOptions(args.latency_samples, args.tasks, args.concurrency)
+        with _step("commands and the reads right after them"):
+            results += run_consistency(servers, commands)
     if "fold" in args.only:
         with _step(f"projector fold rate over {args.fold_events:,} events"):
             results += run_fold_rate(
