@@ -2,7 +2,11 @@
 
 One listener connection per API process. Each notification carries the projector's
 committed position; the feed reads the rows changed since what it last broadcast and
-hands them to every subscriber, so each SSE client costs no query of its own.
+hands them to every subscriber through its filter, so an SSE client costs no query of its
+own: one query per batch for all, and one per distinct filter.
+
+Handing over never waits for a subscriber: one whose backlog is full is dropped and
+resumes by sequence when its client reconnects.
 """
 
 import asyncio
@@ -15,14 +19,21 @@ from asyncpg.pool import PoolConnectionProxy
 from taskbus import metrics
 from taskbus.readmodel.database import Connection
 
-from taskbus_api.queries import TaskFilter, changed_since, projected_position
-from taskbus_api.schemas import Task
+from taskbus_api.queries import (
+    Change,
+    TaskFilter,
+    changed_since,
+    filter_changes,
+    projected_position,
+)
 
 log = structlog.get_logger(__name__)
 
 _SUBSCRIBER_BACKLOG = 256
 # Notifications can be missed (listener reconnects); a poll this often covers the gap.
 _POLL_S = 5.0
+# Waiting longer for a pooled connection means Postgres is in trouble: retry the read later.
+_ACQUIRE_TIMEOUT_S = 5.0
 _END = "end"
 _SLOW = "slow"
 
@@ -32,11 +43,12 @@ class SlowSubscriber(Exception):
 
 
 class Subscription:
-    def __init__(self, feed: "ChangeFeed") -> None:
+    def __init__(self, feed: "ChangeFeed", flt: TaskFilter) -> None:
         self._feed = feed
-        self._queue: asyncio.Queue[list[Task] | str] = asyncio.Queue(_SUBSCRIBER_BACKLOG)
+        self.filter = flt
+        self._queue: asyncio.Queue[list[Change] | str] = asyncio.Queue(_SUBSCRIBER_BACKLOG)
 
-    def offer(self, batch: list[Task]) -> None:
+    def offer(self, batch: list[Change]) -> None:
         try:
             self._queue.put_nowait(batch)
         except asyncio.QueueFull:
@@ -53,8 +65,8 @@ class Subscription:
                 self._queue.get_nowait()
         self._queue.put_nowait(reason)
 
-    async def batches(self) -> AsyncIterator[list[Task]]:
-        """The changed tasks, batch by batch, until the feed ends the subscription."""
+    async def batches(self) -> AsyncIterator[list[Change]]:
+        """The changes through this filter, batch by batch, until the feed ends them."""
         while True:
             batch = await self._queue.get()
             if batch == _SLOW:
@@ -87,7 +99,7 @@ class ChangeFeed:
     async def _listen(self) -> None:
         if self._listener is not None:
             await self._pool.release(self._listener)
-        self._listener = await self._pool.acquire()
+        self._listener = await self._pool.acquire(timeout=_ACQUIRE_TIMEOUT_S)
         await self._listener.add_listener(self._channel, self._on_notify)
 
     async def stop(self) -> None:
@@ -102,8 +114,8 @@ class ChangeFeed:
         for sub in list(self._subscribers):
             sub.end()
 
-    def subscribe(self) -> Subscription:
-        sub = Subscription(self)
+    def subscribe(self, flt: TaskFilter) -> Subscription:
+        sub = Subscription(self, flt)
         self._subscribers.add(sub)
         metrics.SSE_CLIENTS.set(len(self._subscribers))
         return sub
@@ -148,7 +160,7 @@ class ChangeFeed:
         if self._listener is None or self._listener.is_closed():
             await self._listen()
         if poll:
-            async with self._pool.acquire() as conn:
+            async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT_S) as conn:
                 self.position = max(self.position, await projected_position(conn))
         await self._broadcast_changes()
 
@@ -157,11 +169,25 @@ class ChangeFeed:
             # Nobody to tell; a subscriber arriving later catches up from sent_seq itself.
             self.sent_seq = max(self.sent_seq, self.position)
             return
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT_S) as conn:
             while True:
                 batch = await changed_since(conn, self.sent_seq, TaskFilter())
                 if not batch:
                     return
-                self.sent_seq = batch[-1].seq
-                for sub in list(self._subscribers):
-                    sub.offer(batch)
+                await self._offer(conn, batch)
+                # Only now: one subscribing while the batch was being filtered was not offered
+                # it, and catches up over it from sent_seq itself.
+                self.sent_seq = batch[-1].task.seq
+
+    async def _offer(self, conn: Connection, batch: list[Change]) -> None:
+        """Give each subscriber the batch through its filter, filtering once per filter."""
+        by_filter: dict[TaskFilter, list[Subscription]] = {}
+        for sub in self._subscribers:
+            by_filter.setdefault(sub.filter, []).append(sub)
+        tasks = [change.task for change in batch]
+        for flt, subs in by_filter.items():
+            changes = batch if flt.matches_all else await filter_changes(conn, tasks, flt)
+            # An empty batch would only take room in the subscriber's backlog.
+            if changes:
+                for sub in subs:
+                    sub.offer(changes)

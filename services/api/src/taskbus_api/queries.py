@@ -2,7 +2,8 @@
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +28,13 @@ async def get_task(conn: Connection, task_id: UUID) -> Task | None:
 
 @dataclass(frozen=True)
 class TaskFilter:
+    """The filters of the list and of the stream: one SQL predicate, evaluated by Postgres.
+
+    Its conditions name the columns ``id``, ``task_type``, ``name`` and ``status`` of the
+    ``tasks`` table; :func:`filter_changes` evaluates them over a relation of the same names
+    and types.
+    """
+
     status: TaskStatus | None = None
     task_type: TaskType | None = None
     q: str | None = None
@@ -34,6 +42,21 @@ class TaskFilter:
 
     def where(self, params: list[Any]) -> str:
         """SQL conditions for this filter, appending their values to ``params``."""
+        return " AND ".join(self._clauses(params)) or "TRUE"
+
+    @property
+    def matches_all(self) -> bool:
+        return not self._clauses([])
+
+    def fixed_part(self) -> "TaskFilter":
+        """This filter on the fields a task keeps from its submit on: all but the status.
+
+        A task outside it never matched this filter; one inside it may have, before its
+        status changed.
+        """
+        return replace(self, status=None)
+
+    def _clauses(self, params: list[Any]) -> list[str]:
         clauses: list[str] = []
         if self.status is not None:
             params.append(self.status.value)
@@ -46,7 +69,7 @@ class TaskFilter:
             clauses.append(f"id = ${len(params)}")
         if self.q:
             clauses.append(self._search(params, self.q))
-        return " AND ".join(clauses) or "TRUE"
+        return clauses
 
     @staticmethod
     def _search(params: list[Any], q: str) -> str:
@@ -59,6 +82,15 @@ class TaskFilter:
             return name_match
         params.append(f"{needle}%")
         return f"({name_match} OR id::text LIKE ${len(params)})"
+
+
+@dataclass(frozen=True)
+class Change:
+    """A task's change as a stream with a filter tells it."""
+
+    task: Task
+    matches: bool
+    """False: the task does not match the filter (any more), so a client drops it."""
 
 
 async def list_tasks(
@@ -83,17 +115,44 @@ async def list_tasks(
 
 async def changed_since(
     conn: Connection, after_seq: int, flt: TaskFilter, *, limit: int = 1000
-) -> list[Task]:
-    """Tasks whose last change is after ``after_seq``, in log order (the change feed)."""
+) -> list[Change]:
+    """Changes after ``after_seq`` in log order (the change feed), as ``flt`` sees them:
+    the tasks that match it, and those that may have matched it before (``matches`` False).
+    """
     params: list[Any] = [after_seq]
-    where = flt.where(params)
+    matches = flt.where(params)
+    fixed = flt.fixed_part().where(params)
     params.append(limit)
     rows = await conn.fetch(
-        f"SELECT {TASK_COLUMNS} FROM tasks WHERE last_seq > $1 AND {where}"
+        f"SELECT {TASK_COLUMNS}, ({matches}) IS TRUE AS matches"
+        f" FROM tasks WHERE last_seq > $1 AND {fixed}"
         f" ORDER BY last_seq LIMIT ${len(params)}",
         *params,
     )
-    return [task_from_row(r) for r in rows]
+    return [Change(task_from_row(r), r["matches"]) for r in rows]
+
+
+async def filter_changes(conn: Connection, tasks: Sequence[Task], flt: TaskFilter) -> list[Change]:
+    """``tasks`` (changes in log order) as :func:`changed_since` would have seen them.
+
+    Postgres evaluates the filter over these versions' own values, not over the rows, which
+    may have changed again since; the relation has the columns and types of ``tasks``.
+    """
+    params: list[Any] = [
+        [t.id for t in tasks],
+        [t.task_type.value for t in tasks],
+        [t.name for t in tasks],
+        [t.status.value for t in tasks],
+    ]
+    matches = flt.where(params)
+    fixed = flt.fixed_part().where(params)
+    rows = await conn.fetch(
+        f"SELECT ord, ({matches}) IS TRUE AS matches"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY"
+        f" AS tasks (id, task_type, name, status, ord) WHERE {fixed} ORDER BY ord",
+        *params,
+    )
+    return [Change(tasks[r["ord"] - 1], r["matches"]) for r in rows]
 
 
 async def task_events(conn: Connection, task_id: UUID) -> list[TaskEventOut]:

@@ -21,6 +21,8 @@ class ApiSettings(CommonSettings):
     max_upload_bytes: int = Field(2 * 1024**3, ge=1)
     """The largest file ``POST /api/files`` takes (``API_MAX_UPLOAD_BYTES``)."""
     sse_ping_s: float = Field(15.0, gt=0)
+    sse_send_timeout_s: float = Field(10.0, gt=0)
+    """An SSE client that takes longer to accept an event is dropped (it stopped reading)."""
     max_wait_s: float = Field(30.0, ge=0)
     db_timeout_s: float = Field(1.0, gt=0)
     """Longest wait for Postgres per step (connect, each statement, release): then 503."""

@@ -1,21 +1,40 @@
-"""``/api/stream``: read-model changes as Server-Sent Events, resumable by ``Last-Event-ID``."""
+"""``/api/stream``: read-model changes as Server-Sent Events, resumable by ``Last-Event-ID``.
 
+No Postgres connection is held while an event is written: the client decides how fast that
+goes. A client that stops reading is dropped after ``API_SSE_SEND_TIMEOUT_S``.
+"""
+
+import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header
+import structlog
+from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
+from starlette.types import Receive, Scope, Send
 from taskbus.tasks import TaskStatus, TaskType
 
 from taskbus_api.deps import Resources, ResourcesDep
+from taskbus_api.errors import Unavailable
 from taskbus_api.feed import SlowSubscriber
-from taskbus_api.queries import TaskFilter, changed_since
-from taskbus_api.schemas import Task
+from taskbus_api.queries import Change, TaskFilter, changed_since
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["stream"])
 
 _CATCH_UP_PAGE = 1000
+
+
+class _EventStream(EventSourceResponse):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            # The events were closed already; what is left is a socket nobody reads.
+            log.info("dropped an SSE client that stopped reading")
 
 
 @router.get("/api/stream", response_class=EventSourceResponse)
@@ -24,16 +43,26 @@ async def stream(
     task_type: TaskType | None = None,
     status: TaskStatus | None = None,
     task_id: UUID | None = None,
+    q: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=2**63 - 1)] = None,
 ) -> EventSourceResponse:
-    """One ``task`` event per read-model change: ``id`` is the log sequence, data the task.
+    """A ``task`` event per read-model change of a matching task: ``id`` is the log sequence,
+    data the task. The filters are those of ``GET /api/tasks/``, with the same answers.
+
+    With a ``status`` filter, a change that takes a task out of it is a ``left`` event, data
+    ``{"id", "seq"}``: a client showing the task drops it. (Other filters hold for a task's
+    lifetime.) A ``left`` may also come for a task the client never had; it ignores that.
 
     Without ``Last-Event-ID`` the stream starts with changes from now on; with it, every
     change after that sequence is replayed first, then the live ones follow without a gap.
     """
-    flt = TaskFilter(status=status, task_type=task_type, task_id=task_id)
+    flt = TaskFilter(status=status, task_type=task_type, q=q, task_id=task_id)
     events = _events(resources, flt, last_event_id)
-    return EventSourceResponse(events, ping=resources.settings.sse_ping_s)
+    return _EventStream(
+        events,
+        ping=resources.settings.sse_ping_s,
+        send_timeout=resources.settings.sse_send_timeout_s,
+    )
 
 
 async def _events(
@@ -41,35 +70,39 @@ async def _events(
 ) -> AsyncIterator[ServerSentEvent]:
     feed = resources.feed
     # Subscribe before catching up, so a change committed in between is not missed.
-    subscription = feed.subscribe()
+    subscription = feed.subscribe(flt)
     sent = feed.sent_seq if last_event_id is None else last_event_id
     try:
-        async with resources.pool.acquire() as conn:
-            while batch := await changed_since(conn, sent, flt, limit=_CATCH_UP_PAGE):
-                for task in batch:
-                    yield _sse(task)
-                sent = batch[-1].seq
-                if len(batch) < _CATCH_UP_PAGE:
-                    break
+        async for change in _catch_up(resources, flt, sent):
+            yield _sse(change)
+            sent = change.task.seq
         async for batch in subscription.batches():
-            for task in batch:
-                if task.seq > sent and _matches(task, flt):
-                    yield _sse(task)
-                    sent = task.seq
-    except SlowSubscriber:
+            for change in batch:
+                if change.task.seq > sent:
+                    yield _sse(change)
+                    sent = change.task.seq
+    except (SlowSubscriber, Unavailable):
         # The client reconnects (EventSource does so itself) and resumes from ``sent``.
         return
     finally:
         feed.unsubscribe(subscription)
 
 
-def _matches(task: Task, flt: TaskFilter) -> bool:
-    return (
-        (flt.status is None or task.status == flt.status)
-        and (flt.task_type is None or task.task_type == flt.task_type)
-        and (flt.task_id is None or task.id == flt.task_id)
-    )
+async def _catch_up(resources: Resources, flt: TaskFilter, after_seq: int) -> AsyncIterator[Change]:
+    """The changes after ``after_seq``, a page per short-lived connection."""
+    while True:
+        async with resources.readmodel.connection() as conn:
+            page = await changed_since(conn, after_seq, flt, limit=_CATCH_UP_PAGE)
+        for change in page:
+            yield change
+        if len(page) < _CATCH_UP_PAGE:
+            return
+        after_seq = page[-1].task.seq
 
 
-def _sse(task: Task) -> ServerSentEvent:
-    return ServerSentEvent(data=task.model_dump_json(), event="task", id=str(task.seq))
+def _sse(change: Change) -> ServerSentEvent:
+    task = change.task
+    if change.matches:
+        return ServerSentEvent(data=task.model_dump_json(), event="task", id=str(task.seq))
+    left: dict[str, Any] = {"id": str(task.id), "seq": task.seq}
+    return ServerSentEvent(data=json.dumps(left), event="left", id=str(task.seq))
