@@ -167,13 +167,13 @@ class ClusterNodes:
         )
 
     def wait_for_stream_leader(self, stream: str, timeout: float = 30.0) -> int:
-        leader = _wait_for(lambda: self.stream_leader(stream), timeout, f"a leader of {stream}")
-        assert leader is not None
-        return leader
+        return _wait_for(lambda: self.stream_leader(stream), timeout, f"leader of {stream}")
 
     def wait_until_stream_is_current(self, stream: str, timeout: float = 30.0) -> None:
         _wait_for(
-            lambda: self.stream_is_current(stream), timeout, f"{stream} with every replica current"
+            lambda: self.stream_is_current(stream) or None,
+            timeout,
+            f"{stream} with every replica current",
         )
 
     def close(self) -> None:
@@ -192,10 +192,10 @@ class ClusterNodes:
         return None
 
 
-def _wait_for(condition: Callable[[], _T], timeout: float, what: str) -> _T:
-    """``condition()`` once it is truthy; TimeoutError after ``timeout`` seconds."""
+def _wait_for(condition: Callable[[], _T | None], timeout: float, what: str) -> _T:
+    """``condition()`` once it is not None; TimeoutError after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    while not (result := condition()):
+    while (result := condition()) is None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"no {what} within {timeout:.0f} s")
         time.sleep(POLL_INTERVAL_S)
