@@ -33,6 +33,45 @@ def _email_address(value: str) -> str:
 
 
 EmailAddress = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email_address)]
+# The store's ids are UUIDs (36 characters); the bound keeps a wrong one's error message short.
+FileId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+MAX_DEPTH = 32
+"""How deep parameters may nest (the object itself is level 1; recipients need 3)."""
+MAX_FIELDS = 64
+"""How many fields an object may have (the models have at most 7)."""
+
+
+def check_shape(value: object, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse JSON ``value`` nested deeper than ``max_depth``, with an object of more than
+    ``MAX_FIELDS`` fields or holding NUL (ValueError); for raw parameters from a client.
+
+    A hostile body nests as deep as the JSON parser allows, where a recursive walk would
+    overflow the stack: this one keeps a stack of (value, depth) and is linear in the size
+    of ``value``. Each unknown field would be an error of its own: 90,000 of them cost the
+    API half a second and 125 MB.
+    """
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            refuse_nul(item)
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth > max_depth:
+            raise ValueError(f"parameters nest deeper than {max_depth} levels")
+        if isinstance(item, dict) and len(item) > MAX_FIELDS:
+            raise ValueError(f"an object in parameters has more than {MAX_FIELDS} fields")
+        # An object's keys are text too.
+        children = [*item, *item.values()] if isinstance(item, dict) else item
+        pending.extend((child, depth + 1) for child in children)
+
+
+def refuse_nul(text: str) -> None:
+    # Postgres text and jsonb cannot store NUL: refuse it here, not when storing it.
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL (\\u0000) characters")
 
 
 def _default_to_synthetic(data: Any, uploaded: str, synthetic: str, size: int) -> Any:
@@ -52,7 +91,7 @@ class _Parameters(BaseModel):
 
 
 class CsvParameters(_Parameters):
-    file_id: str | None = Field(None, description="An uploaded CSV (POST /api/files).")
+    file_id: FileId | None = Field(None, description="An uploaded CSV (POST /api/files).")
     num_rows: int | None = Field(
         None, ge=1, le=5_000_000, description="Rows of deterministic synthetic data."
     )
@@ -106,7 +145,7 @@ class EmailParameters(_Parameters):
 
 
 class ImageParameters(_Parameters):
-    file_ids: list[str] | None = Field(None, min_length=1, max_length=500)
+    file_ids: list[FileId] | None = Field(None, min_length=1, max_length=500)
     num_images: int | None = Field(None, ge=1, le=100)
     target_width: int = Field(320, ge=1, le=10_000)
     target_height: int = Field(320, ge=1, le=10_000)

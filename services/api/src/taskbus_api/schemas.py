@@ -4,37 +4,55 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from taskbus.parameters import MAX_FIELDS, check_shape, refuse_nul, validate_parameters
 from taskbus.readmodel.state import TaskState
 from taskbus.tasks import TaskStatus, TaskType
 
 
 class SubmitRequest(BaseModel):
+    """A submit's body. ``parameters`` come out validated and normalised for ``task_type``, so
+    nothing after the body's validation (the file check, the command) sees a raw field."""
+
     model_config = ConfigDict(extra="forbid")
 
     task_type: TaskType
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict, validate_default=True)
     name: str | None = Field(None, max_length=200)
     max_attempts: int | None = Field(None, ge=1, le=100)
     timeout_s: float | None = Field(None, gt=0, le=7 * 24 * 3600)
 
-    @field_validator("name", "parameters")
+    @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        # Postgres text and jsonb cannot store NUL: refuse it here rather than store it.
-        if _has_nul(value):
-            raise ValueError("text must not contain NUL (\\u0000) characters")
+    def _few_fields(cls, data: Any) -> Any:
+        # Each unknown field would be an error of its own (see check_shape).
+        if isinstance(data, dict) and len(data) > MAX_FIELDS:
+            raise ValueError(f"the body has more than {MAX_FIELDS} fields")
+        return data
+
+    @field_validator("parameters")
+    @classmethod
+    def _valid_for_task_type(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        check_shape(value)
+        task_type = info.data.get("task_type")
+        if task_type is None:
+            return value  # the task type's own error says what is wrong
+        # Its ValidationError's errors are reported located under "parameters".
+        return validate_parameters(task_type, value)
+
+    @field_validator("name")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None:
+            refuse_nul(value)
         return value
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 class Task(BaseModel):

@@ -21,7 +21,7 @@ from taskbus.files import FileInfo, FileNotFound, FileStore
 from taskbus.tasks import TaskType
 
 from taskbus_api.deps import ResourcesDep
-from taskbus_api.errors import NotFound
+from taskbus_api.errors import NotFound, brief
 from taskbus_api.multipart import MultipartFile, UnsupportedUpload, UploadTooLarge
 
 router = APIRouter(prefix="/api/files", tags=["files"])
@@ -100,7 +100,9 @@ async def upload_file(
     if content_type not in accepted:
         use = "any task" if purpose is None else purpose.value
         listed = ", ".join(sorted(accepted)) or "no files"
-        raise UnsupportedUpload(f"{content_type} is not accepted for {use}; accepted: {listed}")
+        raise UnsupportedUpload(
+            f"{brief(content_type)} is not accepted for {use}; accepted: {listed}"
+        )
     info = await resources.files.put(upload.chunks(), name=name, content_type=content_type)
     return FileOut.of(info)
 
@@ -127,18 +129,21 @@ async def download_file(file_id: UUID, resources: ResourcesDep) -> StreamingResp
 
 def _file_references(parameters: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
     references: list[tuple[tuple[str | int, ...], str]] = []
-    if isinstance(parameters.get("file_id"), str):
+    if "file_id" in parameters:
         references.append((("file_id",), parameters["file_id"]))
-    for index, file_id in enumerate(parameters.get("file_ids") or []):
-        if isinstance(file_id, str):
-            references.append((("file_ids", index), file_id))
+    for index, file_id in enumerate(parameters.get("file_ids", ())):
+        references.append((("file_ids", index), file_id))
     return references
 
 
 async def check_file_inputs(
     files: FileStore, task_type: TaskType, parameters: dict[str, Any]
 ) -> None:
-    """Every file a task names must exist and be of a type its task type takes (else 422)."""
+    """Every file a task names must exist and be of a type its task type takes (else 422).
+
+    ``parameters`` are a ``SubmitRequest``'s, validated for ``task_type``: ``file_id`` is a
+    short string and ``file_ids`` a list of at most 500 of them.
+    """
     accepted = ACCEPTED_TYPES.get(task_type)
     if accepted is None:
         return
