@@ -1,13 +1,20 @@
 // The task list: a filtered, keyset-paginated page of tasks kept live by the stream.
 //
-// A changed task already on screen is updated in place, or dropped when it left the filter (a
-// task that finished, under the Running tab). A task not on screen is inserted when it matches
-// and falls within the range already loaded; older ones arrive with "Load more".
+// Which tasks belong under the filters is the server's call, never the page's: it answers a page
+// of GET /api/tasks/, and for the changes after it the stream says. Without filters every change
+// belongs, and the page's one stream (through the store) brings them. With filters the list opens
+// a stream of its own with the same filters, which sends the changes of tasks that match them
+// ("task") and of those that no longer do ("left", as a task that finished under the Running tab).
+//
+// A changed task already on screen is updated in place, or dropped when it left. A task not on
+// screen is inserted when it belongs and falls within the range already loaded; older ones arrive
+// with "Load more".
 
 import { listTasks } from "./api.js";
 import { byId, one } from "./dom.js";
 import { statusLabel, typeLabel } from "./format.js";
 import { navigate, taskHash, tasksHash } from "./router.js";
+import { LiveStream } from "./stream.js";
 import { TaskRow } from "./task-rows.js";
 import { errorMessage, showError } from "./toasts.js";
 
@@ -26,18 +33,8 @@ function sameFilters(a, b) {
   return a.status === b.status && a.task_type === b.task_type && a.q === b.q;
 }
 
-/** Whether task passes the filters; the search mirrors the API's: id prefix or name substring. */
-function matches(filters, task) {
-  if (filters.status && task.status !== filters.status) return false;
-  if (filters.task_type && task.task_type !== filters.task_type) return false;
-  const q = filters.q.trim().toLowerCase();
-  if (!q) return true;
-  return (
-    String(task.id).toLowerCase().startsWith(q) ||
-    String(task.name ?? "")
-      .toLowerCase()
-      .includes(q)
-  );
+function hasFilters(filters) {
+  return Boolean(filters.status || filters.task_type || filters.q);
 }
 
 export class TaskListView {
@@ -52,6 +49,11 @@ export class TaskListView {
     this.search = byId("filter-q");
     this.filters = { status: "", task_type: "", q: "" };
     this.rows = new Map();
+    // The filters' own stream, while there are filters and the list is shown.
+    this.live = null;
+    // What the server said about tasks while a page was being fetched, by id: {seq, task}, task
+    // null when it left. Newer than the page, so applied again on top of it.
+    this.saidMeanwhile = null;
     this.cursor = null;
     this.generation = 0;
     this.abort = null;
@@ -59,7 +61,7 @@ export class TaskListView {
     this.visible = false;
     this.searchTimer = null;
     this.wire();
-    store.subscribe((changed) => this.visible && this.applyChanges(changed));
+    store.subscribe((changed) => this.visible && !this.live && this.applyChanges(changed));
   }
 
   wire() {
@@ -87,17 +89,39 @@ export class TaskListView {
     const changed = !sameFilters(filters, this.filters);
     this.filters = filters;
     this.syncControls();
-    if (!this.visible || changed) this.reload();
+    if (!this.visible || changed) {
+      this.follow();
+      this.reload();
+    }
     this.visible = true;
   }
 
   hide() {
     this.visible = false;
     this.abort?.abort();
+    this.live?.close();
+    this.live = null;
   }
 
   resync() {
-    if (this.visible) this.reload();
+    if (!this.visible) return;
+    // As after a new API key: a stream the server refused would wait out its backoff first.
+    if (this.live?.gaveUp) this.live.restart();
+    this.reload();
+  }
+
+  /** With filters, open their stream (replacing any other); without, the page's stream does. */
+  follow() {
+    this.live?.close();
+    this.live = null;
+    if (!hasFilters(this.filters)) return;
+    this.live = new LiveStream({
+      filters: this.filters,
+      onTask: (task) => this.said(task.id, task.seq, task),
+      onLeft: (id, seq) => this.said(id, seq, null),
+      onResync: () => this.reload(),
+    });
+    this.live.start();
   }
 
   syncControls() {
@@ -112,63 +136,87 @@ export class TaskListView {
   }
 
   async reload() {
-    const items = await this.fetchPage(null);
-    if (items === null) return;
-    this.rows.clear();
-    this.tbody.replaceChildren();
-    this.appendItems(items);
+    await this.fetchPage(null);
   }
 
   async loadMore() {
-    if (!this.cursor || this.loading) return;
-    const items = await this.fetchPage(this.cursor);
-    if (items !== null) this.appendItems(items);
+    if (this.cursor && !this.loading) await this.fetchPage(this.cursor);
   }
 
-  /** One page of tasks, or null when the request failed or a newer one replaced it. */
+  /** Show a page of tasks: the first one replaces the rows, a later one goes below them. */
   async fetchPage(cursor) {
     this.abort?.abort();
     const abort = new AbortController();
     const generation = ++this.generation;
     this.abort = abort;
+    this.saidMeanwhile = new Map();
     this.setLoading(true);
     try {
       const page = await listTasks({ ...this.filters, limit: PAGE_SIZE, cursor }, abort.signal);
-      if (generation !== this.generation) return null;
+      if (generation !== this.generation) return;
       this.cursor = page.next_cursor ?? null;
-      return page.items.map((task) => this.store.put(task));
+      if (cursor === null) {
+        this.rows.clear();
+        this.tbody.replaceChildren();
+      }
+      this.appendItems(page.items);
     } catch (error) {
       if (error.name !== "AbortError") showError(`Could not load tasks: ${errorMessage(error)}`);
-      return null;
     } finally {
-      if (generation === this.generation) this.setLoading(false);
+      if (generation === this.generation) {
+        this.saidMeanwhile = null;
+        this.setLoading(false);
+      }
     }
   }
 
   appendItems(items) {
-    for (const task of items) {
+    for (const fetched of items) {
+      const newest = this.store.put(fetched);
+      // Under filters the server vouched for the version it sent; a newer one the page's stream
+      // brought may not match them (the filters' stream says so, or has said so meanwhile).
+      const task = this.live ? fetched : newest;
       const held = this.rows.get(task.id);
       if (held) {
-        held.update(task);
+        if (task.seq > held.task.seq) held.update(task);
         continue;
       }
       const row = new TaskRow(task);
       this.rows.set(task.id, row);
       this.tbody.append(row.el);
     }
+    const meanwhile = this.saidMeanwhile;
+    this.saidMeanwhile = null;
+    for (const [id, { seq, task }] of meanwhile ?? []) this.apply(id, seq, task);
     this.renderState();
   }
 
+  /** Without filters every task belongs: the store's newest version of each change is shown. */
   applyChanges(changed) {
     for (const id of changed) {
       const task = this.store.get(id);
-      if (!task) continue;
-      const row = this.rows.get(id);
-      if (row && matches(this.filters, task)) row.update(task);
-      else if (row) this.removeRow(id, row);
-      else if (matches(this.filters, task) && this.withinLoadedRange(task)) this.insertRow(task);
+      if (task) this.said(id, task.seq, task, { render: false });
     }
     this.renderState();
+  }
+
+  /** The server's word on a version of a task: it belongs (task), or it no longer does (null). */
+  said(id, seq, task, { render = true } = {}) {
+    const meanwhile = this.saidMeanwhile;
+    if (meanwhile && !(meanwhile.get(id)?.seq >= seq)) meanwhile.set(id, { seq, task });
+    this.apply(id, seq, task);
+    if (render) this.renderState();
+  }
+
+  apply(id, seq, task) {
+    const row = this.rows.get(id);
+    if (task === null) {
+      if (row && row.task.seq < seq) this.removeRow(id, row);
+    } else if (row) {
+      if (seq > row.task.seq) row.update(task);
+    } else if (this.withinLoadedRange(task)) {
+      this.insertRow(task);
+    }
   }
 
   /** A task older than the last loaded row belongs to a page not fetched yet. */
