@@ -9,6 +9,7 @@ with Python's ``csv`` module to find the first offending line and say what is wr
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -51,14 +52,37 @@ class CsvFormat:
 
 
 def sniff_delimiter(sample: bytes) -> str | None:
-    """The likeliest of , ; tab | in ``sample``'s first lines, or None if none stands out."""
+    """The likeliest of , ; tab | in ``sample``'s first 64 KiB, or None if none stands out.
+
+    Each candidate splits the records with the csv module (quotes respected, linear time);
+    the winner gives the most records one same number of fields, two or more, then the most
+    fields. Not ``csv.Sniffer``: its quote-guessing regular expressions backtrack, 22 s of CPU
+    on a 64 KiB line of ``,"``.
+    """
     text = sample[:_SNIFF_BYTES].decode("utf-8", errors="replace")
     if "\n" in text:
         text = text[: text.rindex("\n")]
+    best: str | None = None
+    best_fit = (0.0, 0)
+    for delimiter in _SNIFFED_DELIMITERS:
+        fit = _fit(text, delimiter)
+        if fit > best_fit:  # a tie keeps the earlier, more common delimiter
+            best, best_fit = delimiter, fit
+    return best
+
+
+def _fit(text: str, delimiter: str) -> tuple[float, int]:
+    """How well ``delimiter`` splits ``text``: the share of records with the commonest field
+    count and that count; (0, 0) when it is one field or ``text`` is no CSV with it."""
+    records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        return csv.Sniffer().sniff(text, delimiters=_SNIFFED_DELIMITERS).delimiter
+        counts = Counter(len(row) for row in records if row)
     except csv.Error:
-        return None
+        return 0.0, 0
+    if not counts:
+        return 0.0, 0
+    fields, agreeing = counts.most_common(1)[0]
+    return (agreeing / counts.total(), fields) if fields > 1 else (0.0, 0)
 
 
 def _is_float(value: str) -> bool:
