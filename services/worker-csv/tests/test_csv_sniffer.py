@@ -3,7 +3,9 @@
 import time
 
 import pytest
-from taskbus_worker_csv.csv_file import sniff_delimiter
+from taskbus.parameters import CsvParameters, validate_parameters
+from taskbus.tasks import TaskType
+from taskbus_worker_csv.csv_file import FileStatistics, sniff_delimiter
 
 
 @pytest.mark.parametrize(
@@ -49,3 +51,16 @@ def test_sniffing_a_hostile_sample_is_fast(sample: bytes) -> None:
     sniff_delimiter(sample)
 
     assert time.process_time() - started < 0.25
+
+
+def test_a_task_submitted_without_a_delimiter_has_it_sniffed() -> None:
+    # As the worker gets it: the parameters the API validated and stored with the task.
+    stored = validate_parameters(
+        TaskType.CSV_PROCESSING, {"file_id": "0b7e0a54-3c55-4c1f-9d43-2bd1f8f0c6a4"}
+    )
+    reading = FileStatistics(CsvParameters.model_validate(stored))
+
+    reading.feed([b"name;score\nada;1,5\nbob;2,5\n"])
+
+    assert "delimiter" not in stored
+    assert set(reading.finish().columns) == {"name", "score"}

@@ -97,7 +97,10 @@ class CsvParameters(_Parameters):
     )
     seed: int = Field(0, description="Seed of the synthetic data.")
     processing_time: float = Field(0.0, ge=0, le=3600, description="Pacing, in seconds.")
-    delimiter: str = Field(",", min_length=1, max_length=1)
+    # None, not ",": a default would be stored with the task and the file never sniffed.
+    delimiter: str | None = Field(
+        None, min_length=1, max_length=1, description="Guessed from the file when not given."
+    )
     encoding: Literal["utf8", "utf8-lossy"] = "utf8"
     has_header: bool = True
 

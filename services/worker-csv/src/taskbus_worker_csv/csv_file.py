@@ -43,9 +43,7 @@ class CsvFormat:
     @classmethod
     def of(cls, params: CsvParameters, sample: bytes) -> "CsvFormat":
         """The task's format; a delimiter the task did not give is guessed from ``sample``."""
-        delimiter = params.delimiter
-        if "delimiter" not in params.model_fields_set:
-            delimiter = sniff_delimiter(sample) or delimiter
+        delimiter = params.delimiter or sniff_delimiter(sample) or ","
         if len(delimiter.encode()) != 1:
             raise CsvInputError(f"the delimiter {delimiter!r} is not a single-byte character")
         return cls(delimiter, params.encoding, params.has_header)
