@@ -12,16 +12,14 @@ from collections.abc import Callable
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import structlog
-from pydantic import ValidationError
 from taskbus import metrics, subjects
 from taskbus.eventlog import EventLog, LogMoved
 from taskbus.events import TaskCancelled, TaskEvent, TaskRetried, TaskSubmitted
-from taskbus.parameters import validate_parameters
 from taskbus.readmodel.fold import fold
 from taskbus.readmodel.state import TaskState
 from taskbus.tasks import DEFAULT_MAX_ATTEMPTS
 
-from taskbus_api.errors import Conflict, Unavailable, validation_error
+from taskbus_api.errors import Conflict, Unavailable
 from taskbus_api.schemas import SubmitRequest
 from taskbus_api.tasklog import load
 
@@ -47,17 +45,14 @@ async def submit(
     """Append a TaskSubmitted; a key that already names a task answers with that task.
 
     The key's task id is the condition: the event is stored only while the log holds no
-    event of that task, however long ago the first submit was.
+    event of that task, however long ago the first submit was. ``request.parameters`` were
+    validated for the task type with the body.
     """
-    try:
-        parameters = validate_parameters(request.task_type, request.parameters)
-    except ValidationError as exc:
-        raise validation_error(exc, prefix=("body", "parameters")) from None
     event = TaskSubmitted(
         task_id=task_id_for(idempotency_key),
         task_type=request.task_type,
         name=request.name,
-        parameters=parameters,
+        parameters=request.parameters,
         attempt=1,
         max_attempts=request.max_attempts or DEFAULT_MAX_ATTEMPTS[request.task_type],
         timeout_s=request.timeout_s,

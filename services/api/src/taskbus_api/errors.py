@@ -17,7 +17,6 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from nats.errors import Error as NatsError
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from taskbus.errors import TaskbusError
 
@@ -58,18 +57,6 @@ class Unavailable(ApiError):
     """A dependency (NATS, Postgres) is down; the client may retry later."""
 
     status_code = 503
-
-
-def validation_error(
-    exc: ValidationError, *, prefix: tuple[str | int, ...]
-) -> RequestValidationError:
-    """Re-raise a model's validation errors as FastAPI's 422, located under ``prefix``."""
-    return RequestValidationError(
-        [
-            {"loc": (*prefix, *err["loc"]), "msg": err["msg"], "type": err["type"]}
-            for err in exc.errors(include_url=False)
-        ]
-    )
 
 
 def brief(text: str, limit: int = _MAX_TEXT) -> str:
