@@ -3,15 +3,17 @@
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any, Literal
 
 import structlog
 from nats.aio.msg import Msg
+from nats.js.errors import NoStreamResponseError
 from pydantic import BaseModel, ValidationError
 
 from taskbus import metrics, subjects
+from taskbus.connections import NATS_UNAVAILABLE
 from taskbus.errors import Fail, Retry
 from taskbus.eventlog import EventLog
 from taskbus.events import (
@@ -24,7 +26,7 @@ from taskbus.events import (
     utcnow,
 )
 from taskbus.worker.context import TaskContext
-from taskbus.worker.recovery import Recovery, backoff_delay, recover
+from taskbus.worker.recovery import Recovery, backoff_delay, hand_back_delay, recover
 from taskbus.worker.settings import WorkerSettings
 
 log = structlog.get_logger(__name__)
@@ -32,6 +34,61 @@ log = structlog.get_logger(__name__)
 WorkEvent = TaskSubmitted | TaskRetried
 Handler = Callable[[TaskContext, Any], Awaitable[BaseModel | dict[str, Any]]]
 Outcome = Literal["succeeded", "failed"]
+
+ErrorKind = Literal["timeout", "nats_unavailable", "retry", "fail", "error"]
+"""What an error that ended a handler means for its attempt (see :func:`classify`)."""
+
+# js.publish turns "no responders" (no stream leader to take the message, as in an
+# election) into NoStreamResponseError, which NATS_UNAVAILABLE does not list.
+_UNAVAILABLE: tuple[type[Exception], ...] = (*NATS_UNAVAILABLE, NoStreamResponseError)
+
+_MAX_CHAIN = 32
+
+
+def classify(exc: BaseException, *, deadline_expired: bool) -> ErrorKind:
+    """What ``exc``, raised by a handler, makes of its attempt.
+
+    ``Fail`` and ``Retry`` are the handler's own verdicts and stand whatever caused them.
+    Only the task's own deadline (``deadline_expired``) is a timeout: NATS clients time out
+    with the builtin ``TimeoutError`` too, and such a timeout, or any other error saying
+    NATS is out of reach, even wrapped in another, is no fault of the task.
+    """
+    if isinstance(exc, Retry):
+        return "retry"
+    if isinstance(exc, Fail):
+        return "fail"
+    if deadline_expired:
+        # The deadline cancelled the handler: whatever it raised on the way out follows from it.
+        return "timeout"
+    if nats_unavailable(exc):
+        return "nats_unavailable"
+    return "error"
+
+
+def nats_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it chains to, says NATS or JetStream is out of reach.
+
+    The chain is the one a traceback shows: the explicit cause, else the error being
+    handled when ``exc`` was raised unless ``raise ... from None`` hid it. A group (a
+    ``TaskGroup`` in a handler) counts when every error in it does: any other among them is
+    a fault of the handler.
+    """
+    for link in _chain(exc):
+        if isinstance(link, BaseExceptionGroup):
+            return all(nats_unavailable(inner) for inner in link.exceptions)
+        if isinstance(link, _UNAVAILABLE):
+            return True
+    return False
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    # Bounded and cycle-safe: handler code can build chains of any shape.
+    while link is not None and id(link) not in seen and len(seen) < _MAX_CHAIN:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
 
 
 class Attempt:
@@ -56,6 +113,7 @@ class Attempt:
         self._settings = settings
         self._rng = rng
         self._handler_task: asyncio.Task[BaseModel | dict[str, Any]] | None = None
+        self._deadline: asyncio.Timeout | None = None
         self._cancelled_by_user = False
         self._handed_back = False
         self.outcome: Outcome | None = None
@@ -77,6 +135,22 @@ class Attempt:
             self._handler_task.cancel()
 
     async def run(self) -> None:
+        """Run the attempt to its end; with NATS out of reach, hand the message back instead.
+
+        Any call of the runtime's own (reading the log, TaskStarted, the events that end the
+        attempt, acks) may meet a leader election or a restart. None of that is the task's
+        fault, so it is not failed: the message goes back to the stream and its redelivery
+        is this same attempt again, which reads the log first (``recover``) and so neither
+        repeats an end that did land nor loses a checkpoint.
+        """
+        try:
+            await self._run()
+        except Exception as exc:
+            if not nats_unavailable(exc):
+                raise
+            await self._hand_back_unavailable(exc)
+
+    async def _run(self) -> None:
         event = self.event
         if await self._was_cancelled():
             self.log.info("skipping cancelled task")
@@ -147,30 +221,68 @@ class Attempt:
     async def _call_handler(
         self, ctx: TaskContext, parameters: BaseModel
     ) -> BaseModel | dict[str, Any]:
-        async with asyncio.timeout(self.event.timeout_s):
+        async with asyncio.timeout(self.event.timeout_s) as deadline:
+            self._deadline = deadline
             return await self._handler(ctx, parameters)
 
     async def _await_handler(self) -> None:
         assert self._handler_task is not None
+        failure: Exception
         try:
             result = await self._handler_task
         except asyncio.CancelledError:
             if not (self._cancelled_by_user or self._handed_back):
                 raise
             await self._after_stop()
-        except TimeoutError:
-            await self._fail(
-                f"timed out after {self.event.timeout_s} s", retry_delay=None, reason="timeout"
-            )
-        except Retry as exc:
-            await self._fail(str(exc), retry_delay=self._retry_delay(exc))
-        except Fail as exc:
-            await self._fail(str(exc), retry_delay=None)
+            return
         except Exception as exc:
-            self.log.exception("handler raised")
-            await self._fail(f"{type(exc).__name__}: {exc}", retry_delay=None)
+            failure = exc
         else:
             await self._succeed(result)
+            return
+        # Settled outside the except clause: an error of the publishes below would otherwise
+        # chain to the handler's, and nats_unavailable (in run) would judge it by that.
+        await self._settle_failure(failure)
+
+    async def _settle_failure(self, exc: Exception) -> None:
+        deadline_expired = self._deadline is not None and self._deadline.expired()
+        match classify(exc, deadline_expired=deadline_expired):
+            case "nats_unavailable":
+                await self._hand_back_unavailable(exc)
+            case "timeout":
+                error = f"timed out after {self.event.timeout_s} s"
+                await self._fail(error, retry_delay=None, reason="timeout")
+            case "retry":
+                assert isinstance(exc, Retry)
+                await self._fail(str(exc), retry_delay=self._retry_delay(exc))
+            case "fail":
+                await self._fail(str(exc), retry_delay=None)
+            case "error":
+                self.log.error("handler raised", exc_info=exc)
+                await self._fail(f"{type(exc).__name__}: {exc}", retry_delay=None)
+
+    async def _hand_back_unavailable(self, exc: BaseException) -> None:
+        """Give the message back to JetStream for a redelivery soon, to this or another replica.
+
+        Nothing goes to the log (which is what is out of reach), and the attempt number
+        stays: the redelivery is this attempt again, not a retry.
+        """
+        num_delivered = self._msg.metadata.num_delivered
+        delay = hand_back_delay(num_delivered, rng=self._rng)
+        self.log.warning(
+            "nats unavailable; attempt handed back for redelivery",
+            error=repr(exc),
+            delivery=num_delivered,
+            redelivery_in_s=round(delay, 2),
+        )
+        try:
+            await self._msg.nak(delay=delay)
+        except _UNAVAILABLE as nak_exc:
+            self.log.warning(
+                "could not hand the attempt back; it is redelivered once ack_wait has passed",
+                error=repr(nak_exc),
+                ack_wait_s=self._settings.ack_wait_s,
+            )
 
     async def _after_stop(self) -> None:
         if self._handed_back:
@@ -209,8 +321,9 @@ class Attempt:
             ),
         )
         self.log.info("attempt succeeded")
-        await self._msg.ack()
+        # Counted once the log has the end, as in _fail.
         self._finished("succeeded")
+        await self._msg.ack()
 
     async def _fail(
         self, error: str, *, retry_delay: float | None, reason: FailureReason = "error"
@@ -228,10 +341,12 @@ class Attempt:
         )
         await self._log.append(failed)
         self.log.warning("attempt failed", error=error, reason=reason, will_retry=will_retry)
+        # Counted once the log has the end: what follows may still be lost to an election,
+        # and a redelivery that finds this end in the log finishes it without counting.
+        self._finished("failed", metric_outcome="retrying" if will_retry else "failed")
         if will_retry:
             await self._schedule_retry(failed)
         await self._msg.ack()
-        self._finished("failed", metric_outcome="retrying" if will_retry else "failed")
 
     async def _schedule_retry(self, failed: TaskFailed) -> None:
         event = self.event
@@ -253,4 +368,10 @@ class Attempt:
         interval = self._settings.ack_wait_s / 3
         while True:
             await asyncio.sleep(interval)
-            await self._msg.in_progress()
+            try:
+                await self._msg.in_progress()
+            except _UNAVAILABLE as exc:
+                # Keep beating: a beat missed in an election is made up by the next, whereas
+                # stopping would let ack_wait pass and hand the work to a second replica
+                # while this one still runs it.
+                self.log.warning("heartbeat not sent", error=repr(exc))

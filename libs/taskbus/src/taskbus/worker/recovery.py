@@ -39,6 +39,24 @@ def recover(history: list[LoggedEvent], attempt: int) -> Recovery:
     return Recovery(resume=resume)
 
 
+HAND_BACK_BASE_S = 0.5
+HAND_BACK_MAX_S = 10.0
+
+
+def hand_back_delay(num_delivered: int, *, rng: random.Random) -> float:
+    """How long a message handed back while NATS is out of reach waits to be redelivered.
+
+    It doubles with each delivery from ``HAND_BACK_BASE_S`` up to ``HAND_BACK_MAX_S``, so the
+    redeliveries a bounded ``max_deliver`` allows span a leader election rather than
+    spending themselves within a second; the jitter keeps the replicas that all handed
+    work back in the same election from all coming back at once. Unlike
+    :func:`backoff_delay` it never draws near zero: redelivering at once would only meet
+    the same election.
+    """
+    ceiling = min(HAND_BACK_MAX_S, HAND_BACK_BASE_S * 2 ** (num_delivered - 1))
+    return rng.uniform(ceiling / 2, ceiling)
+
+
 def backoff_delay(attempt: int, *, base_s: float, max_s: float, rng: random.Random) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(max, base * 2**(attempt-1))]."""
     ceiling = min(max_s, base_s * 2 ** (attempt - 1))
