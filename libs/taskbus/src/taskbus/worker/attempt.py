@@ -180,7 +180,7 @@ class Attempt:
         cancelled_seq = await self._log.last_seq_on(
             self._log.subjects.cancel(self.event.task_type, self.event.task_id)
         )
-        return cancelled_seq is not None and cancelled_seq > self._msg.metadata.sequence.stream
+        return cancelled_seq > self._msg.metadata.sequence.stream
 
     async def _finish_recovered(self, recovery: Recovery) -> None:
         if recovery.scheduled_retry is not None:
