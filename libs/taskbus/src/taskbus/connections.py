@@ -13,7 +13,7 @@ from nats.errors import (
     StaleConnectionError,
 )
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.errors import ServiceUnavailableError
+from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 
 log = structlog.get_logger(__name__)
 
@@ -21,13 +21,16 @@ NATS_UNAVAILABLE: tuple[type[Exception], ...] = (
     ConnectionClosedError,
     ConnectionReconnectingError,
     NoRespondersError,
+    # A JetStream publish's NoRespondersError: no leader of the stream answered (an election).
+    NoStreamResponseError,
     NatsTimeoutError,
     OutboundBufferLimitError,
     ServiceUnavailableError,
     StaleConnectionError,
     TimeoutError,
 )
-"""What a call raises while NATS or JetStream is out of reach (a restart, a rolling upgrade).
+"""What a call raises while NATS or JetStream is out of reach (a restart, a rolling upgrade,
+a stream leader's election in a cluster).
 
 The client reconnects on its own, so a service that catches these waits and tries again
 rather than exiting."""
