@@ -12,7 +12,7 @@ import secrets
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -54,13 +54,8 @@ class Servers:
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     """NATS and Postgres for the session, as ``TEST_INFRA`` (``local`` or ``containers``) says."""
     mode = os.environ.get("TEST_INFRA", "local")
-    # pytest ends on SIGTERM (`timeout`, a CI's stop) without tearing fixtures down, which
-    # would leave the servers running; as an interrupt, it tears them down first.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    with _sigterm_interrupts():
         yield from _servers(mode, tmp_path_factory)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")
@@ -209,11 +204,12 @@ def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterNo
     Shared by the session: a test that kills, stops or pauses a member restarts or resumes it
     before it ends.
     """
-    nodes = ClusterNodes(start_nats_cluster(tmp_path_factory.mktemp("nats-cluster"), 3))
-    try:
-        yield nodes
-    finally:
-        nodes.close()
+    with _sigterm_interrupts():
+        nodes = ClusterNodes(start_nats_cluster(tmp_path_factory.mktemp("nats-cluster"), 3))
+        try:
+            yield nodes
+        finally:
+            nodes.close()
 
 
 @pytest.fixture(scope="session")
@@ -270,6 +266,20 @@ def _servers(mode: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
         yield from _container_servers()
     else:
         raise pytest.UsageError(f"TEST_INFRA must be 'local' or 'containers', not {mode!r}")
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM as an interrupt while the block runs.
+
+    pytest ends on SIGTERM (`timeout`, a CI's stop) without tearing fixtures down, which would
+    leave the servers running; as an interrupt, it tears them down first.
+    """
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
