@@ -125,10 +125,13 @@ def test_a_status_filter_tells_when_a_task_leaves_it_live_and_on_replay(system: 
         parameters = {"num_rows": 2000, "processing_time": 1}
         task.update(await _submit(client, "csv_processing", parameters, name, wait=0))
 
-    live = asyncio.run(
-        _follow_one(system, running, None, run_one, lambda h: h.left(task["id"]) > 0)
-    )
-    shown = [t for event, t in live.events if event == "task" and t["id"] == task["id"]]
+    def shown_then_left(heard: Heard) -> bool:
+        # Its submit (PENDING) is a "left" too: of a task that was never in the filter.
+        shown = heard.shown(task["id"])
+        return bool(shown) and heard.left(task["id"]) > shown[-1]["seq"]
+
+    live = asyncio.run(_follow_one(system, running, None, run_one, shown_then_left))
+    shown = live.shown(task["id"])
     assert shown, "the task was delivered while it ran"
     last_shown = shown[-1]["seq"]
     replayed = asyncio.run(
@@ -139,6 +142,13 @@ def test_a_status_filter_tells_when_a_task_leaves_it_live_and_on_replay(system: 
     assert live.left(task["id"]) > last_shown
     assert replayed.left(task["id"]) == live.left(task["id"])
     assert _listed(system, running) == set()
+
+
+def test_a_search_the_list_refuses_the_stream_refuses_too(system: System) -> None:
+    for q in ("\x00", "x" * 201):
+        listed = system.client.get("/api/tasks/", params={"q": q})
+        streamed = system.client.get("/api/stream", params={"q": q})
+        assert (listed.status_code, streamed.status_code) == (422, 422), repr(q)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -153,6 +163,10 @@ class Heard:
 
     def ids(self, event: str) -> set[str]:
         return {data["id"] for kind, data in self.events if kind == event}
+
+    def shown(self, task_id: str) -> list[dict[str, Any]]:
+        """The versions of the task delivered as ``task`` events."""
+        return [data for kind, data in self.events if kind == "task" and data["id"] == task_id]
 
     def left(self, task_id: str) -> int:
         """The sequence of the last ``left`` of the task; 0 if none came."""

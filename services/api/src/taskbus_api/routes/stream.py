@@ -29,11 +29,14 @@ _CATCH_UP_PAGE = 1000
 
 
 class _EventStream(EventSourceResponse):
+    """Ends quietly when the client stops reading, instead of with a traceback."""
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         except SendTimeoutError:
-            # The events were closed already; what is left is a socket nobody reads.
+            # sse-starlette has closed the events already (their cleanup ran, the
+            # subscription is gone); what is left is a socket nobody reads.
             log.info("dropped an SSE client that stopped reading")
 
 
