@@ -1,9 +1,10 @@
 """The API's request and response bodies (DESIGN §4)."""
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
+from fastapi import Query
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -15,6 +16,16 @@ from pydantic import (
 from taskbus.parameters import MAX_FIELDS, check_shape, refuse_nul, validate_parameters
 from taskbus.readmodel.state import TaskState
 from taskbus.tasks import TaskStatus, TaskType
+
+SearchQuery = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        pattern=r"^[^\x00]*$",
+        description="A name substring, or an id prefix of 4 or more hex characters.",
+    ),
+]
+"""``q`` of the list and of the stream: both filter with the same predicate."""
 
 
 class SubmitRequest(BaseModel):

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import structlog
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
@@ -20,6 +20,7 @@ from taskbus_api.deps import Resources, ResourcesDep
 from taskbus_api.errors import Unavailable
 from taskbus_api.feed import SlowSubscriber
 from taskbus_api.queries import Change, TaskFilter, changed_since
+from taskbus_api.schemas import SearchQuery
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +47,7 @@ async def stream(
     task_type: TaskType | None = None,
     status: TaskStatus | None = None,
     task_id: UUID | None = None,
-    q: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,
+    q: SearchQuery = None,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=2**63 - 1)] = None,
 ) -> EventSourceResponse:
     """A ``task`` event per read-model change of a matching task: ``id`` is the log sequence,

@@ -14,7 +14,7 @@ from taskbus_api import commands, queries, reads
 from taskbus_api.deps import ResourcesDep
 from taskbus_api.readmodel_wait import settle
 from taskbus_api.routes.files import check_file_inputs
-from taskbus_api.schemas import SubmitRequest, Task, TaskEventList, TaskPage
+from taskbus_api.schemas import SearchQuery, SubmitRequest, Task, TaskEventList, TaskPage
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -55,7 +55,7 @@ async def list_tasks(
     resources: ResourcesDep,
     status: TaskStatus | None = None,
     task_type: TaskType | None = None,
-    q: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,
+    q: SearchQuery = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[int | None, Query(ge=0, le=_MAX_SEQ)] = None,
 ) -> TaskPage:
