@@ -1,6 +1,8 @@
 """``NATS_URL`` as one server or a comma-separated list: parsed once, connected, failed over."""
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from taskbus.connections import NATS_UNAVAILABLE, close_nats, connect_nats, nats
 from taskbus.devrun.nats import start_nats
 from taskbus.devrun.ports import free_port
 
-WAIT_S = 20.0
+WAIT_S = 30.0
 
 
 def test_one_url_is_a_list_of_one() -> None:
@@ -80,6 +82,27 @@ async def test_a_client_fails_over_when_its_server_dies(tmp_path: Path) -> None:
         assert reply.data
         assert _connected_port(nc) == other.port
     finally:
+        await close_nats(nc)
+        first.stop()
+        second.stop()
+
+
+async def test_a_client_leaves_a_server_that_hangs(tmp_path: Path) -> None:
+    """SIGSTOP keeps the socket open: only the missing PONGs tell the client to move."""
+    first = start_nats(tmp_path / "first")
+    second = start_nats(tmp_path / "second")
+    nc = await connect_nats(f"{first.url},{second.url}", name="test")
+    hung = first if _connected_port(nc) == first.port else second
+    other = second if hung is first else first
+    os.killpg(hung.process.pid, signal.SIGSTOP)
+    try:
+        async with asyncio.timeout(WAIT_S):
+            reply = await _answered(nc)
+
+        assert reply.data
+        assert _connected_port(nc) == other.port
+    finally:
+        os.killpg(hung.process.pid, signal.SIGCONT)
         await close_nats(nc)
         first.stop()
         second.stop()

@@ -38,6 +38,9 @@ rather than exiting."""
 NATS_RETRY_S = 1.0
 """How long a loop that met :data:`NATS_UNAVAILABLE` waits before trying again."""
 
+_PING_INTERVAL_S = 3
+_MAX_OUTSTANDING_PINGS = 2
+
 
 def nats_servers(url: str) -> list[str]:
     """The servers a ``NATS_URL`` names: one URL, or several joined by commas as every NATS
@@ -88,6 +91,10 @@ async def connect_nats(url: str, name: str) -> NATS:
         allow_reconnect=True,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
+        # A server that hangs (a frozen VM, a partition) keeps its socket open: without PONGs
+        # for about 10 s the client gives up on it and moves on (nats-py's default: 6 minutes).
+        ping_interval=_PING_INTERVAL_S,
+        max_outstanding_pings=_MAX_OUTSTANDING_PINGS,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
         error_cb=on_error,
