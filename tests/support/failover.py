@@ -88,8 +88,8 @@ class SteadyLoad:
 
 @dataclass(frozen=True)
 class Failover:
-    """One leader kill: which node died, how long until submits were accepted again, and
-    until it had rejoined with the stream current on every replica (seconds from the kill)."""
+    """One leader kill: which node died, and seconds from the kill until five more submits
+    were accepted and until the node had rejoined with every replica of the stream current."""
 
     killed: str
     accepting_after_s: float
