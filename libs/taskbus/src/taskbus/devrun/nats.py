@@ -102,6 +102,7 @@ class NatsCluster:
         return ",".join(self.urls)
 
     def stop(self) -> None:
+        """Stop every member (each as :meth:`NatsServer.stop`)."""
         for server in self.servers:
             server.stop()
 
