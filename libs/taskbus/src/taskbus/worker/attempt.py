@@ -9,7 +9,6 @@ from typing import Any, Literal
 
 import structlog
 from nats.aio.msg import Msg
-from nats.js.errors import NoStreamResponseError
 from pydantic import BaseModel, ValidationError
 
 from taskbus import metrics, subjects
@@ -37,10 +36,6 @@ Outcome = Literal["succeeded", "failed"]
 
 ErrorKind = Literal["timeout", "nats_unavailable", "retry", "fail", "error"]
 """What an error that ended a handler means for its attempt (see :func:`classify`)."""
-
-# js.publish turns "no responders" (no stream leader to take the message, as in an
-# election) into NoStreamResponseError, which NATS_UNAVAILABLE does not list.
-_UNAVAILABLE: tuple[type[Exception], ...] = (*NATS_UNAVAILABLE, NoStreamResponseError)
 
 _MAX_CHAIN = 32
 
@@ -76,7 +71,7 @@ def nats_unavailable(exc: BaseException) -> bool:
     for link in _chain(exc):
         if isinstance(link, BaseExceptionGroup):
             return all(nats_unavailable(inner) for inner in link.exceptions)
-        if isinstance(link, _UNAVAILABLE):
+        if isinstance(link, NATS_UNAVAILABLE):
             return True
     return False
 
@@ -277,7 +272,7 @@ class Attempt:
         )
         try:
             await self._msg.nak(delay=delay)
-        except _UNAVAILABLE as nak_exc:
+        except NATS_UNAVAILABLE as nak_exc:
             self.log.warning(
                 "could not hand the attempt back; it is redelivered once ack_wait has passed",
                 error=repr(nak_exc),
@@ -370,7 +365,7 @@ class Attempt:
             await asyncio.sleep(interval)
             try:
                 await self._msg.in_progress()
-            except _UNAVAILABLE as exc:
+            except NATS_UNAVAILABLE as exc:
                 # Keep beating: a beat missed in an election is made up by the next, whereas
                 # stopping would let ack_wait pass and hand the work to a second replica
                 # while this one still runs it.
