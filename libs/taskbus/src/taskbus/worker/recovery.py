@@ -39,19 +39,20 @@ def recover(history: list[LoggedEvent], attempt: int) -> Recovery:
     return Recovery(resume=resume)
 
 
-HAND_BACK_BASE_S = 0.5
-HAND_BACK_MAX_S = 10.0
+HAND_BACK_BASE_S = 2.0
+HAND_BACK_MAX_S = 30.0
 
 
 def hand_back_delay(num_delivered: int, *, rng: random.Random) -> float:
     """How long a message handed back while NATS is out of reach waits to be redelivered.
 
-    It doubles with each delivery from ``HAND_BACK_BASE_S`` up to ``HAND_BACK_MAX_S``, so the
-    redeliveries a bounded ``max_deliver`` allows span a leader election rather than
-    spending themselves within a second; the jitter keeps the replicas that all handed
-    work back in the same election from all coming back at once. Unlike
-    :func:`backoff_delay` it never draws near zero: redelivering at once would only meet
-    the same election.
+    The ceiling doubles with each delivery from ``HAND_BACK_BASE_S`` up to ``HAND_BACK_MAX_S``
+    and the delay is drawn from its upper half. Each hand-back spends one of the message's
+    ``max_deliver`` deliveries, so the delays must outlast a stream leader's election (raft
+    elections alone take 4 to 9 s) even when every call fails at once: with the default 5
+    deliveries they add up to 15-30 s. The jitter keeps the replicas that all handed work
+    back in one election from all coming back at once; unlike :func:`backoff_delay` it never
+    draws near zero, which would only meet the same election again.
     """
     ceiling = min(HAND_BACK_MAX_S, HAND_BACK_BASE_S * 2 ** (num_delivered - 1))
     return rng.uniform(ceiling / 2, ceiling)
