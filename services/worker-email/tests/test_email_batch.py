@@ -1,5 +1,6 @@
 """The email batch against a real SMTP server (aiosmtpd on a free port)."""
 
+import json
 import re
 import socket
 from collections.abc import Iterator
@@ -14,7 +15,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from taskbus.errors import Retry
 from taskbus.parameters import EmailParameters, Recipient
-from taskbus_worker_email.handler import EmailResult, send_batch
+from taskbus_worker_email.handler import CHECKPOINT_EVERY, EmailResult, send_batch
+from taskbus_worker_email.journal import FAILURES_DESCRIBED, REPLY_CHARS
 from taskbus_worker_email.message import message_id
 from taskbus_worker_email.settings import EmailWorkerSettings
 from taskbus_worker_email.smtp import Mailer, Misconfigured
@@ -29,7 +31,7 @@ class Sink:
     def __init__(self) -> None:
         self.received: list[tuple[Envelope, EmailMessage]] = []
         self.sessions = 0
-        self.refuse: dict[str, str] = {}
+        self.refuse: dict[str, str | bytes] = {}
         self.defer: dict[str, int] = {}
         self.refuse_senders = False
 
@@ -55,7 +57,7 @@ class Sink:
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
+    ) -> str | bytes:
         if address in self.refuse:
             return self.refuse[address]
         if self.defer.get(address, 0) > 0:
@@ -294,3 +296,85 @@ async def test_a_header_the_email_policy_refuses_is_reported_not_raised(
     assert sink.received == []
     assert (result.sent, result.failed) == (0, 2)
     assert all(r.error and r.error.startswith("message not sent:") for r in result.recipients)
+
+
+async def test_refusals_are_checkpointed_in_batches_each_checkpoint_small(
+    server: tuple[Sink, EmailWorkerSettings],
+) -> None:
+    sink, settings = server
+    sink.refuse = {f"user{i}@example.test": "550 5.1.1 no such user" for i in range(1, 2001)}
+    hooks = Hooks()
+
+    result = await _send(EmailParameters(num_emails=2000), settings, hooks, uuid4())
+
+    assert (result.sent, result.failed) == (0, 2000)
+    # One per CHECKPOINT_EVERY refusals at most, more only if a second passed in between.
+    assert 2000 // CHECKPOINT_EVERY <= len(hooks.checkpoints) < 2000 // 10
+    assert max(len(json.dumps(data)) for data in hooks.checkpoints) < 1_000
+    assert [row.error for row in result.recipients[:FAILURES_DESCRIBED]] == [
+        "550 5.1.1 no such user"
+    ] * FAILURES_DESCRIBED
+    assert {row.error for row in result.recipients[FAILURES_DESCRIBED:]} == {None}
+    assert result.errors_not_listed == 2000 - FAILURES_DESCRIBED
+
+
+async def test_every_send_is_checkpointed_before_the_next_so_a_resume_sends_it_once(
+    server: tuple[Sink, EmailWorkerSettings],
+) -> None:
+    sink, settings = server
+    # Every other recipient refused, with a long reply: the worst case for a checkpoint.
+    reply = "550 5.1.1 " + "no such user here; " * 40
+    sink.refuse = {f"user{i}@example.test": reply for i in range(2, 301, 2)}
+    params = EmailParameters(num_emails=300)
+    task_id, crashed = uuid4(), Hooks(die_at=100)
+
+    with pytest.raises(WorkerDied):
+        await _send(params, settings, crashed, task_id)
+    resumed = Hooks(resume=crashed.resume)
+    result = await _send(params, settings, resumed, task_id)
+
+    assert sorted(sink.delivered_to()) == sorted(f"user{i}@example.test" for i in range(1, 301, 2))
+    assert len(crashed.checkpoints) + len(resumed.checkpoints) >= 150
+    assert max(len(json.dumps(d)) for d in crashed.checkpoints + resumed.checkpoints) < 3_000
+    assert (result.sent, result.failed) == (150, 150)
+    assert [row.status for row in result.recipients[:4]] == ["sent", "failed"] * 2
+    first_error = result.recipients[1].error
+    assert first_error is not None
+    assert len(first_error) == REPLY_CHARS
+    assert first_error.endswith("…")
+
+
+async def test_a_checkpoint_listing_every_failed_index_is_resumed(
+    server: tuple[Sink, EmailWorkerSettings],
+) -> None:
+    """The checkpoint of the worker before this one, redelivered across an upgrade."""
+    sink, settings = server
+    legacy = {"next": 3, "failed": {"550 5.1.1 no such user": [0, 2]}}
+
+    result = await _send(EmailParameters(num_emails=4), settings, Hooks(resume=legacy), uuid4())
+
+    assert sink.delivered_to() == ["user4@example.test"]
+    assert (result.sent, result.failed) == (2, 2)
+    assert [(r.status, r.error) for r in result.recipients] == [
+        ("failed", "550 5.1.1 no such user"),
+        ("sent", None),
+        ("failed", "550 5.1.1 no such user"),
+        ("sent", None),
+    ]
+
+
+async def test_a_reply_that_is_not_utf8_is_reported_with_its_bytes_shown(
+    server: tuple[Sink, EmailWorkerSettings],
+) -> None:
+    sink, settings = server
+    sink.refuse["nobody@example.test"] = b"550 Empf\xe4nger unbekannt"
+    params = EmailParameters(recipients=["nobody@example.test", "ada@example.test"])
+    hooks = Hooks()
+
+    result = await _send(params, settings, hooks, uuid4())
+
+    assert result.recipients[0].error == "550 Empf\\xe4nger unbekannt"
+    assert sink.delivered_to() == ["ada@example.test"]
+    # What the runtime does with a result and a checkpoint: UTF-8 JSON.
+    result.model_dump_json().encode()
+    json.dumps(hooks.checkpoints, ensure_ascii=False).encode()

@@ -1,28 +1,36 @@
 """The ``email_sending`` task: one message per recipient over one SMTP session, resumable.
 
-Every recipient's outcome is checkpointed before the next one is tried, so a worker that dies
-mid-batch resumes after the last recorded recipient instead of mailing anyone twice (the
-deterministic Message-ID lets a receiver spot the one message that may have gone out between a
-send and its checkpoint).
+A checkpoint is logged after every message sent and before the next one is tried, so a worker
+that dies mid-batch resumes after the last recorded recipient instead of mailing anyone twice
+(the deterministic Message-ID lets a receiver spot the one message that may have gone out
+between a send and its checkpoint). A refused recipient was mailed nothing, so refusals are
+checkpointed only every ``CHECKPOINT_EVERY`` recipients or ``CHECKPOINT_INTERVAL_S``: one
+retried after a crash costs a second refusal, never a second message. Each checkpoint stays
+small (``journal``).
 """
 
 import asyncio
+import time
 from collections.abc import Sequence
 from email.message import EmailMessage
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from taskbus.errors import Fail, Retry
 from taskbus.parameters import EmailParameters, Recipient
 from taskbus.worker import TaskContext
 
+from taskbus_worker_email.journal import Journal
 from taskbus_worker_email.message import compose, message_id
 from taskbus_worker_email.settings import EmailWorkerSettings
 from taskbus_worker_email.smtp import Deferred, Mailer, Misconfigured, Rejected
 
 RETRY_DELAYS_S = (0.5, 2.0, 5.0)
 """Pauses before each new try of a temporarily refused message, within one attempt."""
+
+CHECKPOINT_EVERY = 100
+CHECKPOINT_INTERVAL_S = 1.0
 
 
 class RecipientResult(BaseModel):
@@ -36,22 +44,8 @@ class EmailResult(BaseModel):
     sent: int
     failed: int
     recipients: list[RecipientResult]
-
-
-class Journal(BaseModel):
-    """How far a batch got: the checkpoint data, compact because it is logged per recipient.
-
-    Recipients before ``next`` were handled; those listed under an error failed, the rest were
-    sent.
-    """
-
-    next: int = 0
-    failed: dict[str, list[int]] = Field(default_factory=dict)
-
-    def record(self, index: int, error: str | None) -> None:
-        if error is not None:
-            self.failed.setdefault(error, []).append(index)
-        self.next = index + 1
+    errors_not_listed: int = 0
+    """Failed recipients beyond the first few, whose ``error`` is left out (``journal``)."""
 
 
 class TaskHooks(Protocol):
@@ -92,17 +86,22 @@ async def _deliver(
 
 
 def _result(task_id: UUID, recipients: list[Recipient], journal: Journal) -> EmailResult:
-    errors = {index: error for error, indices in journal.failed.items() for index in indices}
+    errors = {failure.index: failure.error for failure in journal.failures}
     rows = [
         RecipientResult(
             to=recipient.email,
             message_id=message_id(task_id, recipient.email),
-            status="failed" if index in errors else "sent",
+            status="failed" if journal.failed_at(index) else "sent",
             error=errors.get(index),
         )
         for index, recipient in enumerate(recipients)
     ]
-    return EmailResult(sent=len(rows) - len(errors), failed=len(errors), recipients=rows)
+    return EmailResult(
+        sent=journal.sent,
+        failed=journal.failed,
+        recipients=rows,
+        errors_not_listed=journal.failed - len(errors),
+    )
 
 
 async def send_batch(
@@ -120,8 +119,9 @@ async def send_batch(
     that stays unreachable raises ``Retry``.
     """
     recipients = params.recipient_list()
-    journal = Journal.model_validate(hooks.resume or {})
+    journal = Journal.resume(hooks.resume)
     first, total = journal.next, len(recipients)
+    logged, logged_at = first, time.monotonic()
     for index in range(first, total):
         if index > first and params.delay_per_email:
             await asyncio.sleep(params.delay_per_email)
@@ -137,10 +137,15 @@ async def send_batch(
         except ValueError as exc:
             # A header the email policy refuses (a line break the API let through): this
             # recipient's message cannot be written, the others may be.
-            journal.record(index, f"message not sent: {exc}")
+            error: str | None = f"message not sent: {exc}"
         else:
-            journal.record(index, await _deliver(mailer, message, recipient.email, retry_delays))
-        await hooks.checkpoint(journal.model_dump())
+            error = await _deliver(mailer, message, recipient.email, retry_delays)
+        journal.record(index, error)
+        now = time.monotonic()
+        due = index + 1 - logged >= CHECKPOINT_EVERY or now - logged_at >= CHECKPOINT_INTERVAL_S
+        if error is None or due:
+            await hooks.checkpoint(journal.checkpoint().model_dump())
+            logged, logged_at = index + 1, now
         await hooks.progress(100 * (index + 1) / total, f"{index + 1}/{total} emails")
     return _result(task_id, recipients, journal)
 
@@ -156,5 +161,15 @@ async def handle(
             )
     except Misconfigured as exc:
         raise Fail(str(exc)) from exc
+    if result.sent == 0:
+        # Nothing went out: a success would hide that from everyone who filters by status.
+        raise Fail(_nobody_reached(result))
     ctx.log.info("emails sent", sent=result.sent, failed=result.failed)
     return result
+
+
+def _nobody_reached(result: EmailResult) -> str:
+    first = next(row for row in result.recipients if row.status == "failed")
+    others = result.failed - 1
+    more = f" (and {others} other{'s' if others > 1 else ''})" if others else ""
+    return f"no recipient was sent a message: {first.to} failed with {first.error}{more}"

@@ -8,8 +8,27 @@ import aiosmtplib
 from taskbus_worker_email.settings import EmailWorkerSettings
 
 
+def readable(text: str) -> str:
+    """``text`` as valid Unicode, to go into events and results.
+
+    aiosmtplib keeps the bytes of a reply that is not UTF-8 (``550 Empf\\xe4nger unbekannt``
+    from a Latin-1 server) as lone surrogates, which an event's UTF-8 JSON cannot hold (the
+    result failed to serialize, the batch for good): here they become ``\\xe4``, so the reply
+    stays legible and says which byte it was.
+    """
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 class DeliveryError(Exception):
-    """A message could not be handed over to the SMTP server."""
+    """A message could not be handed over to the SMTP server; its text is the server's reply
+    or the local reason, made ``readable``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(readable(message))
 
 
 class Rejected(DeliveryError):
