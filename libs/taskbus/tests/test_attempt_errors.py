@@ -1,6 +1,5 @@
 """How the worker runtime reads an error that ended a handler (pure functions, no server)."""
 
-import random
 from collections.abc import Callable
 
 import pytest
@@ -9,7 +8,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import BadRequestError, NoStreamResponseError, ServiceUnavailableError
 from taskbus.errors import Fail, Retry
 from taskbus.worker.attempt import classify
-from taskbus.worker.recovery import HAND_BACK_BASE_S, HAND_BACK_MAX_S, hand_back_delay
+from taskbus.worker.claim import ClaimLost
 
 
 def raised(raise_it: Callable[[], object]) -> BaseException:
@@ -64,6 +63,8 @@ def raised_while_handling_hidden(outer: Exception, inner: BaseException) -> Call
         pytest.param(Retry("later"), False, "retry", id="retry"),
         pytest.param(ValueError("bug"), False, "error", id="error"),
         pytest.param(ValueError("bug"), True, "timeout", id="error-past-the-deadline"),
+        pytest.param(ClaimLost(9), False, "claim_lost", id="claim-lost"),
+        pytest.param(ClaimLost(9), True, "claim_lost", id="claim-lost-past-the-deadline"),
     ],
 )
 def test_an_error_is_classified_by_its_type_and_the_deadline(
@@ -136,10 +137,7 @@ def test_a_cyclic_chain_ends() -> None:
     assert classify(first, deadline_expired=False) == "error"
 
 
-def test_hand_back_delays_double_per_delivery_and_stay_within_bounds() -> None:
-    rng = random.Random(8)
-    for delivery in range(1, 12):
-        ceiling = min(HAND_BACK_MAX_S, HAND_BACK_BASE_S * 2 ** (delivery - 1))
-        delays = [hand_back_delay(delivery, rng=rng) for _ in range(200)]
+def test_a_lost_claim_wrapped_in_the_handler_s_own_error_is_still_lost() -> None:
+    exc = raised(wrapped(Fail("could not mail"), ClaimLost(9)))
 
-        assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
+    assert classify(exc, deadline_expired=False) == "claim_lost"

@@ -72,11 +72,6 @@ class Subjects:
     def history(self, task_id: UUID) -> str:
         return f"{self._root}.*.*.{task_id}"
 
-    def max_deliveries_advisory(self, task_type: TaskType) -> str:
-        """Where JetStream announces a work message that ran out of deliveries."""
-        consumer = worker_consumer(task_type)
-        return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{self.stream}.{consumer}"
-
 
 PROJECTOR_CONSUMER = "projector"
 
@@ -92,3 +87,13 @@ def retry_msg_id(task_id: UUID, attempt: int) -> str:
 
 def submit_msg_id(idempotency_key: str) -> str:
     return f"submit:{idempotency_key}"
+
+
+def started_msg_id(task_id: UUID, attempt: int, delivery: int) -> str:
+    """One delivery of an attempt starts once, however often its runtime tries again."""
+    return f"started:{task_id}:{attempt}:{delivery}"
+
+
+def ended_msg_id(task_id: UUID, attempt: int) -> str:
+    """An attempt ends once: its TaskSucceeded or TaskFailed, from whichever delivery."""
+    return f"ended:{task_id}:{attempt}"

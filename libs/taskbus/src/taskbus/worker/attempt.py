@@ -1,11 +1,13 @@
 """Running one delivered work message: one attempt of one task, start to ack."""
 
 import asyncio
+import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any, Literal
+from uuid import UUID
 
 import structlog
 from nats.aio.msg import Msg
@@ -22,10 +24,13 @@ from taskbus.events import (
     TaskStarted,
     TaskSubmitted,
     TaskSucceeded,
+    encode_event,
     utcnow,
 )
+from taskbus.files import FileStore, derived_file_id
+from taskbus.worker.claim import Claim, ClaimLost
 from taskbus.worker.context import TaskContext
-from taskbus.worker.recovery import Recovery, backoff_delay, hand_back_delay, recover
+from taskbus.worker.recovery import Plan, backoff_delay, plan
 from taskbus.worker.settings import WorkerSettings
 
 log = structlog.get_logger(__name__)
@@ -34,20 +39,29 @@ WorkEvent = TaskSubmitted | TaskRetried
 Handler = Callable[[TaskContext, Any], Awaitable[BaseModel | dict[str, Any]]]
 Outcome = Literal["succeeded", "failed"]
 
-ErrorKind = Literal["timeout", "nats_unavailable", "retry", "fail", "error"]
+ErrorKind = Literal["claim_lost", "timeout", "nats_unavailable", "retry", "fail", "error"]
 """What an error that ended a handler means for its attempt (see :func:`classify`)."""
 
 _MAX_CHAIN = 32
+_ERROR_MAX_CHARS = 4000
+_HOLD_FIRST_S = 0.5
+_HOLD_MAX_S = 5.0
+_MAX_DECISIONS = 16
+"""Decisions a delivery makes before it leaves the message to a redelivery: each one follows
+another writer's event, and a task has only so many writers."""
 
 
 def classify(exc: BaseException, *, deadline_expired: bool) -> ErrorKind:
     """What ``exc``, raised by a handler, makes of its attempt.
 
-    ``Fail`` and ``Retry`` are the handler's own verdicts and stand whatever caused them.
-    Only the task's own deadline (``deadline_expired``) is a timeout: NATS clients time out
-    with the builtin ``TimeoutError`` too, and such a timeout, or any other error saying
-    NATS is out of reach, even wrapped in another, is no fault of the task.
+    A lost claim comes first: whatever else the handler meant, another writer owns the task
+    now. ``Fail`` and ``Retry`` are the handler's own verdicts and stand whatever caused
+    them. Only the task's own deadline (``deadline_expired``) is a timeout: NATS clients
+    time out with the builtin ``TimeoutError`` too, and such a timeout, or any other error
+    saying NATS is out of reach, even wrapped in another, is no fault of the task.
     """
+    if _caused_by(exc, ClaimLost):
+        return "claim_lost"
     if isinstance(exc, Retry):
         return "retry"
     if isinstance(exc, Fail):
@@ -61,7 +75,14 @@ def classify(exc: BaseException, *, deadline_expired: bool) -> ErrorKind:
 
 
 def nats_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc``, or an error it chains to, says NATS or JetStream is out of reach.
+    """Whether ``exc``, or an error it chains to, says NATS or JetStream is out of reach."""
+    return _caused_by(exc, NATS_UNAVAILABLE)
+
+
+def _caused_by(
+    exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]
+) -> bool:
+    """Whether ``exc`` or an error it chains to is one of ``kinds``.
 
     The chain is the one a traceback shows: the explicit cause, else the error being
     handled when ``exc`` was raised unless ``raise ... from None`` hid it. A group (a
@@ -70,8 +91,8 @@ def nats_unavailable(exc: BaseException) -> bool:
     """
     for link in _chain(exc):
         if isinstance(link, BaseExceptionGroup):
-            return all(nats_unavailable(inner) for inner in link.exceptions)
-        if isinstance(link, NATS_UNAVAILABLE):
+            return all(_caused_by(inner, kinds) for inner in link.exceptions)
+        if isinstance(link, kinds):
             return True
     return False
 
@@ -87,7 +108,14 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 class Attempt:
-    """Owns one work message until it is acked, nak'ed (handed back) or terminated."""
+    """Owns one work message until it is acked, nak'ed or left to a newer delivery.
+
+    What it does is decided from the task's history (:func:`~taskbus.worker.recovery.plan`)
+    and written through a :class:`Claim`, so each event it appends is conditional on nobody
+    else having written since. When someone has (a cancel, a newer delivery), or when NATS
+    was out of reach, it decides again from the log; the message is never nak'ed for either,
+    so neither spends one of the attempt's deliveries.
+    """
 
     def __init__(
         self,
@@ -107,111 +135,181 @@ class Attempt:
         self._parameters_model = parameters_model
         self._settings = settings
         self._rng = rng
+        self._claim = Claim(eventlog, event.task_id)
+        self._delivery = msg.metadata.num_delivered
         self._handler_task: asyncio.Task[BaseModel | dict[str, Any]] | None = None
         self._deadline: asyncio.Timeout | None = None
-        self._cancelled_by_user = False
-        self._handed_back = False
+        self._stop_reason: Literal["cancelled", "claim_lost", "shutdown"] | None = None
         self.outcome: Outcome | None = None
         self._started: float | None = None
         self.log = log.bind(
-            task_id=str(event.task_id), task_type=event.task_type.value, attempt=event.attempt
+            task_id=str(event.task_id),
+            task_type=event.task_type.value,
+            attempt=event.attempt,
+            delivery=self._delivery,
         )
 
+    @property
+    def task_id(self) -> UUID:
+        return self.event.task_id
+
     def cancel(self) -> None:
-        """The user cancelled the task: stop the handler now, finish the message."""
-        self._cancelled_by_user = True
-        if self._handler_task is not None:
-            self._handler_task.cancel()
+        """The user cancelled the task (its TaskCancelled is in the log): stop the handler."""
+        self._stop("cancelled")
 
     def hand_back(self) -> None:
         """Shutdown ran out of grace: stop the handler and let another replica redeliver."""
-        self._handed_back = True
+        self._stop("shutdown")
+
+    def _stop(self, reason: Literal["cancelled", "claim_lost", "shutdown"]) -> None:
+        # Shutdown stays the reason once given: the message must go back, whatever else.
+        if self._stop_reason != "shutdown":
+            self._stop_reason = reason
         if self._handler_task is not None:
             self._handler_task.cancel()
 
     async def run(self) -> None:
-        """Run the attempt to its end; with NATS out of reach, hand the message back instead.
+        """Run the attempt to its end, deciding again whenever the log or NATS calls for it.
 
         Any call of the runtime's own (reading the log, TaskStarted, the events that end the
         attempt, acks) may meet a leader election or a restart. None of that is the task's
-        fault, so it is not failed: the message goes back to the stream and its redelivery
-        is this same attempt again, which reads the log first (``recover``) and so neither
-        repeats an end that did land nor loses a checkpoint.
+        fault: the attempt holds its message (the heartbeat keeps it from being redelivered)
+        and decides again from the log once NATS answers, which neither repeats an end that
+        did land nor loses a checkpoint.
         """
+        heartbeat = asyncio.create_task(self._heartbeat())
         try:
-            await self._run()
-        except Exception as exc:
-            if not nats_unavailable(exc):
-                raise
-            await self._hand_back_unavailable(exc)
+            await self._decide_until_done()
+        finally:
+            heartbeat.cancel()
 
-    async def _run(self) -> None:
+    async def _decide_until_done(self) -> None:
+        hold = _HOLD_FIRST_S
+        for _ in range(_MAX_DECISIONS):
+            try:
+                await self._decide_and_act()
+                return
+            except ClaimLost as exc:
+                self.log.info(
+                    "the task's log moved under this delivery; deciding again", seq=exc.last_seq
+                )
+            except Exception as exc:
+                if not nats_unavailable(exc):
+                    raise
+                if self._stop_reason == "shutdown":
+                    await self._nak_quietly(exc)
+                    return
+                self.log.warning(
+                    "nats unavailable; attempt held, deciding again soon",
+                    error=repr(exc),
+                    retry_in_s=round(hold, 2),
+                )
+                await asyncio.sleep(hold)
+                hold = min(hold * 2, _HOLD_MAX_S)
+            if self._stop_reason == "shutdown":
+                await self._nak_quietly(None)
+                return
+        self.log.warning("attempt kept being interrupted; leaving it to a redelivery")
+
+    async def _nak_quietly(self, cause: BaseException | None) -> None:
+        try:
+            await self._msg.nak()
+        except NATS_UNAVAILABLE as exc:
+            self.log.warning(
+                "could not hand the attempt back; it is redelivered once ack_wait has passed",
+                error=repr(exc),
+                cause=repr(cause),
+            )
+
+    async def _decide_and_act(self) -> None:
         event = self.event
-        if await self._was_cancelled():
-            self.log.info("skipping cancelled task")
-            await self._msg.ack()
-            return
         if isinstance(event, TaskRetried) and event.not_before is not None:
             wait = (event.not_before - utcnow()).total_seconds()
             if wait > 0.05:
                 await self._msg.nak(delay=wait)
                 return
-        recovery = Recovery()
-        # A redelivery may find its attempt already ended; a retry may resume an earlier one.
-        if self._msg.metadata.num_delivered > 1 or isinstance(event, TaskRetried):
-            recovery = recover(await self._log.history(event.task_id), event.attempt)
-            if recovery.finished:
-                await self._finish_recovered(recovery)
-                return
+        if self._stop_reason != "shutdown":
+            # The log decides anew: a stop asked for before this decision is in it.
+            self._stop_reason = None
+        history = await self._log.history(event.task_id)
+        decided = plan(
+            history, event.attempt, known_seq=self._claim.seq, own_ids=self._claim.own_ids
+        )
+        self._claim.rebase(decided.last_seq)
+        match decided.action:
+            case "skip":
+                self.log.info("skipping delivery", why=decided.why)
+                await self._msg.ack()
+            case "stand_down":
+                # The message is the newer delivery's now: an ack or nak would be its.
+                self.log.warning("standing down", why=decided.why)
+            case "finish":
+                await self._finish_recovered(decided)
+            case "run":
+                await self._start(decided)
+
+    async def _finish_recovered(self, decided: Plan) -> None:
+        if decided.schedule_retry is not None:
+            await self._schedule_retry(decided.schedule_retry)
+        self.log.info("attempt already finished in the log; acking redelivery")
+        await self._msg.ack()
+
+    async def _start(self, decided: Plan) -> None:
+        event = self.event
+        if decided.starts >= self._settings.max_deliver:
+            await self._give_up(decided.starts)
+            return
         try:
             parameters = self._parameters_model.model_validate(event.parameters)
         except ValidationError as exc:
             await self._fail(f"invalid parameters: {exc}", retry_delay=None)
             return
-        await self._execute(parameters, recovery.resume)
-
-    async def _was_cancelled(self) -> bool:
-        """A cancellation logged after this work message wins: the attempt must not start."""
-        cancelled_seq = await self._log.last_seq_on(
-            self._log.subjects.cancel(self.event.task_type, self.event.task_id)
-        )
-        return cancelled_seq > self._msg.metadata.sequence.stream
-
-    async def _finish_recovered(self, recovery: Recovery) -> None:
-        if recovery.scheduled_retry is not None:
-            await self._schedule_retry(recovery.scheduled_retry)
-        self.log.info("attempt already finished in the log; acking redelivery")
-        await self._msg.ack()
-
-    async def _execute(self, parameters: BaseModel, resume: dict[str, Any] | None) -> None:
-        event = self.event
-        await self._log.append(
+        await self._claim.append(
             TaskStarted(
                 task_id=event.task_id,
                 task_type=event.task_type,
                 attempt=event.attempt,
                 worker_id=self._settings.worker_id,
             ),
+            msg_id=subjects.started_msg_id(event.task_id, event.attempt, self._delivery),
         )
+        await self._execute(parameters, decided.resume)
+
+    async def _give_up(self, starts: int) -> None:
+        """A message that kept killing or stalling workers ends its task FAILED, once."""
+        self.log.error("attempt failed after max deliveries", starts=starts)
+        await self._fail(
+            f"gave up after {starts} deliveries: every worker that took this task "
+            "died or stalled before finishing it",
+            retry_delay=None,
+            reason="max_deliver",
+        )
+
+    async def _execute(self, parameters: BaseModel, resume: dict[str, Any] | None) -> None:
+        event = self.event
         ctx = TaskContext(
             self._log,
+            self._claim,
             task_id=event.task_id,
             task_type=event.task_type,
             attempt=event.attempt,
             resume=resume,
             interval_s=self._settings.progress_interval_s,
+            checkpoint_max_bytes=self._settings.checkpoint_max_bytes,
         )
+        if self._stop_reason is not None:
+            # Stopped while deciding: a cancel, say, in the log right after TaskStarted.
+            raise ClaimLost(self._claim.seq or 0)
         self.log.info("attempt started", resumed=resume is not None)
         self._started = time.monotonic()
         metrics.QUEUE_WAIT.labels(event.task_type.value).observe(
             max(0.0, (utcnow() - event.time).total_seconds())
         )
-        heartbeat = asyncio.create_task(self._heartbeat())
         self._handler_task = asyncio.create_task(self._call_handler(ctx, parameters))
         try:
             await self._await_handler()
         finally:
-            heartbeat.cancel()
+            self._handler_task = None
 
     async def _call_handler(
         self, ctx: TaskContext, parameters: BaseModel
@@ -226,7 +324,7 @@ class Attempt:
         try:
             result = await self._handler_task
         except asyncio.CancelledError:
-            if not (self._cancelled_by_user or self._handed_back):
+            if self._stop_reason is None:
                 raise
             await self._after_stop()
             return
@@ -236,57 +334,38 @@ class Attempt:
             await self._succeed(result)
             return
         # Settled outside the except clause: an error of the publishes below would otherwise
-        # chain to the handler's, and nats_unavailable (in run) would judge it by that.
+        # chain to the handler's, and nats_unavailable would judge it by that.
         await self._settle_failure(failure)
 
     async def _settle_failure(self, exc: Exception) -> None:
         deadline_expired = self._deadline is not None and self._deadline.expired()
         match classify(exc, deadline_expired=deadline_expired):
-            case "nats_unavailable":
-                await self._hand_back_unavailable(exc)
+            case "claim_lost" | "nats_unavailable":
+                # Decided again from the log, by _decide_until_done.
+                raise exc
             case "timeout":
                 error = f"timed out after {self.event.timeout_s} s"
                 await self._fail(error, retry_delay=None, reason="timeout")
             case "retry":
                 assert isinstance(exc, Retry)
-                await self._fail(str(exc), retry_delay=self._retry_delay(exc))
+                await self._fail(str(exc), retry_delay=self._retry_delay(exc.delay))
             case "fail":
                 await self._fail(str(exc), retry_delay=None)
             case "error":
                 self.log.error("handler raised", exc_info=exc)
-                await self._fail(f"{type(exc).__name__}: {exc}", retry_delay=None)
-
-    async def _hand_back_unavailable(self, exc: BaseException) -> None:
-        """Give the message back to JetStream for a redelivery soon, to this or another replica.
-
-        Nothing goes to the log (which is what is out of reach), and the attempt number
-        stays: the redelivery is this attempt again, not a retry.
-        """
-        num_delivered = self._msg.metadata.num_delivered
-        delay = hand_back_delay(num_delivered, rng=self._rng)
-        self.log.warning(
-            "nats unavailable; attempt handed back for redelivery",
-            error=repr(exc),
-            delivery=num_delivered,
-            redelivery_in_s=round(delay, 2),
-        )
-        try:
-            await self._msg.nak(delay=delay)
-        except NATS_UNAVAILABLE as nak_exc:
-            self.log.warning(
-                "could not hand the attempt back; it is redelivered once ack_wait has passed",
-                error=repr(nak_exc),
-                ack_wait_s=self._settings.ack_wait_s,
-            )
+                await self._fail(f"{type(exc).__name__}: {exc}", retry_delay=self._retry_delay())
 
     async def _after_stop(self) -> None:
-        if self._handed_back:
-            self.log.info("attempt handed back on shutdown")
-            await self._msg.nak()
-        else:
-            self.log.info("attempt stopped: task cancelled")
-            await self._msg.ack()
-            metrics.TASKS.labels(self.event.task_type.value, "cancelled").inc()
+        match self._stop_reason:
+            case "shutdown":
+                self.log.info("attempt handed back on shutdown")
+                await self._msg.nak()
+            case "cancelled":
+                self.log.info("attempt stopped: task cancelled")
+                await self._msg.ack()
+                metrics.TASKS.labels(self.event.task_type.value, "cancelled").inc()
+            case _:
+                raise ClaimLost(self._claim.seq or 0)
 
     def _finished(self, outcome: Outcome, *, metric_outcome: str | None = None) -> None:
         self.outcome = outcome
@@ -295,9 +374,9 @@ class Attempt:
         if self._started is not None:
             metrics.TASK_DURATION.labels(task_type).observe(time.monotonic() - self._started)
 
-    def _retry_delay(self, exc: Retry) -> float:
-        if exc.delay is not None:
-            return exc.delay
+    def _retry_delay(self, asked: float | None = None) -> float:
+        if asked is not None:
+            return asked
         return backoff_delay(
             self.event.attempt,
             base_s=self._settings.retry_base_s,
@@ -307,24 +386,45 @@ class Attempt:
 
     async def _succeed(self, result: BaseModel | dict[str, Any]) -> None:
         data = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-        await self._log.append(
-            TaskSucceeded(
-                task_id=self.event.task_id,
-                task_type=self.event.task_type,
-                attempt=self.event.attempt,
-                result=data,
-            ),
+        succeeded = TaskSucceeded(
+            task_id=self.event.task_id,
+            task_type=self.event.task_type,
+            attempt=self.event.attempt,
+            result=data,
+        )
+        size = len(encode_event(succeeded))
+        if size > self._settings.result_max_bytes:
+            succeeded = succeeded.model_copy(update={"result": await self._store_result(data)})
+        await self._claim.append(
+            succeeded, msg_id=subjects.ended_msg_id(self.event.task_id, self.event.attempt)
         )
         self.log.info("attempt succeeded")
         # Counted once the log has the end, as in _fail.
         self._finished("succeeded")
         await self._msg.ack()
 
+    async def _store_result(self, result: dict[str, Any]) -> dict[str, Any]:
+        """Keep a result too large to log as an artifact; the logged result points at it.
+
+        Its id is the attempt's, so a repeat of this store replaces, never adds, a file.
+        """
+        files = FileStore(self._log.js, self._log.subjects.files_bucket)
+        stored = await files.put(
+            json.dumps(result).encode(),
+            name="result.json",
+            content_type="application/json",
+            file_id=derived_file_id(self.event.task_id, f"result-{self.event.attempt}"),
+        )
+        self.log.info("result stored as an artifact", size=stored.size)
+        return {"result_file": {"file_id": stored.file_id, "size": stored.size}}
+
     async def _fail(
         self, error: str, *, retry_delay: float | None, reason: FailureReason = "error"
     ) -> None:
         event = self.event
         will_retry = retry_delay is not None and event.attempt < event.max_attempts
+        if len(error) > _ERROR_MAX_CHARS:
+            error = f"{error[:_ERROR_MAX_CHARS]}… ({len(error) - _ERROR_MAX_CHARS} more characters)"
         failed = TaskFailed(
             task_id=event.task_id,
             task_type=event.task_type,
@@ -334,7 +434,7 @@ class Attempt:
             will_retry=will_retry,
             retry_at=utcnow() + timedelta(seconds=retry_delay or 0) if will_retry else None,
         )
-        await self._log.append(failed)
+        await self._claim.append(failed, msg_id=subjects.ended_msg_id(event.task_id, event.attempt))
         self.log.warning("attempt failed", error=error, reason=reason, will_retry=will_retry)
         # Counted once the log has the end: what follows may still be lost to an election,
         # and a redelivery that finds this end in the log finishes it without counting.
@@ -344,6 +444,7 @@ class Attempt:
         await self._msg.ack()
 
     async def _schedule_retry(self, failed: TaskFailed) -> None:
+        """Append the retry a failure asked for, unless a cancel got in between."""
         event = self.event
         retried = TaskRetried(
             task_id=event.task_id,
@@ -354,17 +455,27 @@ class Attempt:
             timeout_s=event.timeout_s,
             not_before=failed.retry_at,
         )
-        await self._log.append(
+        await self._claim.append(
             retried, msg_id=subjects.retry_msg_id(event.task_id, retried.attempt)
         )
 
     async def _heartbeat(self) -> None:
-        """Keep JetStream from redelivering while the handler is alive."""
+        """Keep JetStream from redelivering while the attempt is alive; notice a lost claim.
+
+        A cancel normally reaches a running handler within milliseconds (the worker watches
+        the stream for them); this check is what stops it when that notice went missing, and
+        what stops a delivery that stalled while a newer one took over.
+        """
         interval = self._settings.ack_wait_s / 3
         while True:
             await asyncio.sleep(interval)
             try:
                 await self._msg.in_progress()
+                if self._handler_task is not None:
+                    await self._claim.verify()
+            except ClaimLost:
+                self.log.info("the task's log moved under the running handler; stopping it")
+                self._stop("claim_lost")
             except NATS_UNAVAILABLE as exc:
                 # Keep beating: a beat missed in an election is made up by the next, whereas
                 # stopping would let ack_wait pass and hand the work to a second replica

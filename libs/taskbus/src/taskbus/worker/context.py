@@ -13,11 +13,13 @@ from taskbus.eventlog import EventLog
 from taskbus.events import TaskCheckpoint, TaskProgress
 from taskbus.files import FileInfo, FileNotFound, FileReader, FileStore
 from taskbus.tasks import TaskType
+from taskbus.worker.claim import Claim
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _PROGRESS_STEP = 10.0
+_MESSAGE_MAX_CHARS = 500
 
 
 class TaskContext:
@@ -25,19 +27,24 @@ class TaskContext:
 
     Progress is throttled here so handlers may report as often as they like: an event is
     emitted when progress has moved ``_PROGRESS_STEP`` points or ``interval_s`` has passed.
+    Every event goes through the delivery's :class:`Claim`: once another writer (a cancel,
+    a newer delivery) has written to the task, the next one raises ``ClaimLost`` into the
+    handler, which should let it propagate.
     """
 
     def __init__(
         self,
         eventlog: EventLog,
+        claim: Claim,
         *,
         task_id: UUID,
         task_type: TaskType,
         attempt: int,
         resume: dict[str, Any] | None,
         interval_s: float,
+        checkpoint_max_bytes: int,
     ) -> None:
-        self._log = eventlog
+        self._claim = claim
         self.files = FileStore(eventlog.js, eventlog.subjects.files_bucket)
         self.task_id = task_id
         self.task_type = task_type
@@ -48,6 +55,7 @@ class TaskContext:
             task_id=str(task_id), task_type=task_type.value, attempt=attempt
         )
         self._interval_s = interval_s
+        self._checkpoint_max_bytes = checkpoint_max_bytes
         self._reported = 0.0
         self._reported_at = time.monotonic()
 
@@ -59,24 +67,48 @@ class TaskContext:
         if moved <= 0 or (moved < _PROGRESS_STEP and now - self._reported_at < self._interval_s):
             return
         self._reported, self._reported_at = percent, now
-        await self._log.append(
+        await self._claim.append(
             TaskProgress(
                 task_id=self.task_id,
                 task_type=self.task_type,
                 attempt=self.attempt,
                 progress=round(percent, 2),
-                message=message,
+                message=message[:_MESSAGE_MAX_CHARS] if message else message,
             ),
         )
 
     async def checkpoint(self, data: dict[str, Any]) -> None:
-        """Record how far this attempt got; a redelivery of it starts with ``resume`` = data."""
-        await self._log.append(
-            TaskCheckpoint(
-                task_id=self.task_id, task_type=self.task_type, attempt=self.attempt, data=data
-            ),
+        """Record how far this attempt got; a redelivery of it starts with ``resume`` = data.
+
+        Keep it small (counts and positions, not lists that grow with the work): every
+        redelivery decodes it, and one over ``WORKER_CHECKPOINT_MAX_BYTES`` fails the task.
+        """
+        event = TaskCheckpoint(
+            task_id=self.task_id, task_type=self.task_type, attempt=self.attempt, data=data
         )
+        size = len(event.model_dump_json())
+        if size > self._checkpoint_max_bytes:
+            raise Fail(
+                f"a checkpoint of {size} bytes is over the limit of "
+                f"{self._checkpoint_max_bytes} bytes"
+            )
+        await self._claim.append(event)
         self.resume = data
+
+    async def ensure_current(self) -> None:
+        """Raise ``ClaimLost`` unless this delivery still holds the task; one request.
+
+        Call it right before a side effect that must not happen twice (a mail sent): a
+        cancelled task, or a delivery that stalled while a newer one took over, stops here.
+        """
+        await self._claim.verify()
+
+    def side_effect_key(self, name: str) -> str:
+        """A key naming one side effect of this attempt, the same in every delivery of it.
+
+        For receivers that deduplicate (a mail's Message-ID, an HTTP Idempotency-Key).
+        """
+        return f"{self.task_id}.{self.attempt}.{name}"
 
     async def open_input(self, file_id: str) -> FileReader:
         """An uploaded input, to stream with ``async for``; a missing one fails the task."""

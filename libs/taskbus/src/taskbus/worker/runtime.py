@@ -2,10 +2,8 @@
 
 import asyncio
 import contextlib
-import json
 import random
 from dataclasses import dataclass
-from uuid import UUID
 
 import structlog
 from nats.aio.client import Client as NATS
@@ -20,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from taskbus import metrics, subjects
 from taskbus.connections import NATS_RETRY_S, NATS_UNAVAILABLE, close_nats, connect_nats
 from taskbus.eventlog import EventLog, ensure_stream
-from taskbus.events import TaskFailed, TaskRetried, TaskSubmitted, decode_event, utcnow
+from taskbus.events import TaskRetried, TaskSubmitted, decode_event, utcnow
 from taskbus.files import ensure_file_bucket
 from taskbus.lifecycle import pause
 from taskbus.probes import serve_probes
@@ -43,14 +41,20 @@ class WorkerSpec:
 
 
 def consumer_config(task_type: TaskType, settings: WorkerSettings) -> ConsumerConfig:
-    """One durable pull consumer per type, shared by every replica of that type's worker."""
+    """One durable pull consumer per type, shared by every replica of that type's worker.
+
+    JetStream never gives up on a message (``max_deliver`` -1): its max-deliveries notice is
+    one core-NATS message that is lost when no worker listens, which would leave the task
+    unfinished for good. The runtime counts the deliveries that started an attempt in the
+    log instead, and fails the attempt itself (``WORKER_MAX_DELIVER``).
+    """
     return ConsumerConfig(
         durable_name=subjects.worker_consumer(task_type),
         filter_subjects=settings.subjects.work(task_type),
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=settings.ack_wait_s,
-        max_deliver=settings.max_deliver,
+        max_deliver=-1,
         max_ack_pending=10_000,
         max_waiting=512,
     )
@@ -66,7 +70,7 @@ class Worker:
         self._js: JetStreamContext = nc.jetstream()
         self._subjects = settings.subjects
         self._log = EventLog(self._js, self._subjects)
-        self._running: dict[UUID, Attempt] = {}
+        self._running: set[Attempt] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
         self._started_at = utcnow()
@@ -83,11 +87,14 @@ class Worker:
         stream = self._subjects.stream
         await self._js.add_consumer(stream, consumer_config(task_type, self._settings))
         work = await self._js.pull_subscribe_bind(subjects.worker_consumer(task_type), stream)
-        await self._nc.subscribe(self._subjects.cancel(task_type), cb=self._on_cancel)
-        await self._nc.subscribe(
-            self._subjects.max_deliveries_advisory(task_type),
-            queue=subjects.worker_consumer(task_type),
-            cb=self._on_max_deliveries,
+        # Cancels come from the stream, not core NATS: an ordered consumer picks up after a
+        # reconnect where it left off, so a cancel sent meanwhile still arrives.
+        cancels = await self._js.subscribe(
+            self._subjects.cancel(task_type),
+            stream=stream,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.NEW,
+            cb=self._on_cancel,
         )
         kv = await workers_bucket(self._js, self._subjects, replicas=self._settings.stream_replicas)
         heartbeat = asyncio.create_task(self._heartbeat(kv))
@@ -100,6 +107,7 @@ class Worker:
         # on a pull subscription whose last fetches came back empty.
         with contextlib.suppress(*NATS_UNAVAILABLE):
             await work.unsubscribe()
+            await cancels.unsubscribe()
         await self._shutdown()
         await self._withdraw(kv)
 
@@ -158,7 +166,7 @@ class Worker:
             settings=self._settings,
             rng=self._rng,
         )
-        self._running[event.task_id] = attempt
+        self._running.add(attempt)
         task_type = event.task_type.value
         in_flight = metrics.TASKS_IN_FLIGHT.labels(task_type)
         in_flight.inc()
@@ -171,7 +179,7 @@ class Worker:
         except Exception:
             attempt.log.exception("attempt crashed; leaving it for redelivery")
         finally:
-            self._running.pop(event.task_id, None)
+            self._running.discard(attempt)
             in_flight.dec()
         if attempt.outcome is not None:
             self._processed += 1
@@ -182,7 +190,7 @@ class Worker:
         return WorkerStatus(
             worker_id=self._settings.worker_id,
             task_type=self._spec.task_type,
-            current_tasks=list(self._running),
+            current_tasks=sorted({attempt.task_id for attempt in self._running}),
             processed=self._processed,
             failed=self._failed,
             started_at=self._started_at,
@@ -200,30 +208,11 @@ class Worker:
             await asyncio.sleep(HEARTBEAT_S)
 
     async def _on_cancel(self, msg: Msg) -> None:
-        attempt = self._running.get(subjects.task_id_of(msg.subject))
-        if attempt is not None:
+        task_id = subjects.task_id_of(msg.subject)
+        # Every delivery of the task this process runs: a stalled one and its redelivery too.
+        for attempt in [a for a in self._running if a.task_id == task_id]:
             attempt.log.info("cancel received")
             attempt.cancel()
-
-    async def _on_max_deliveries(self, msg: Msg) -> None:
-        """A message that kept killing or stalling workers ends its task FAILED, once."""
-        advisory = json.loads(msg.data)
-        seq, deliveries = int(advisory["stream_seq"]), int(advisory["deliveries"])
-        event = await self._log.event_at(seq)
-        if not isinstance(event, TaskSubmitted | TaskRetried):
-            return
-        failed = TaskFailed(
-            task_id=event.task_id,
-            task_type=event.task_type,
-            attempt=event.attempt,
-            reason="max_deliver",
-            error=(
-                f"gave up after {deliveries} deliveries: every worker that took this task "
-                "died or stalled before finishing it"
-            ),
-        )
-        await self._log.append(failed, msg_id=f"max-deliver:{seq}")
-        log.error("task failed after max deliveries", task_id=str(event.task_id), seq=seq)
 
     async def _shutdown(self) -> None:
         """Finish in-flight attempts within the grace period; hand back the rest."""
@@ -231,7 +220,7 @@ class Worker:
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=self._settings.shutdown_grace_s)
             if pending:
-                for attempt in list(self._running.values()):
+                for attempt in list(self._running):
                     attempt.hand_back()
                 await asyncio.wait(pending, timeout=5)
 

@@ -12,8 +12,13 @@ class WorkerSettings(CommonSettings):
     concurrency: int = Field(8, ge=1, le=1024)
     ack_wait_s: float = Field(30.0, ge=1.0)
     max_deliver: int = Field(5, ge=2)
+    """Deliveries that may start one attempt before it is failed as one that kills workers."""
     shutdown_grace_s: float = Field(10.0, ge=0)
     progress_interval_s: float = Field(1.0, gt=0)
     retry_base_s: float = Field(1.0, ge=0)
     retry_max_s: float = Field(300.0, ge=0)
+    result_max_bytes: int = Field(256 * 1024, ge=1024, le=512 * 1024)
+    """A larger result is stored as an artifact that the logged result points at."""
+    checkpoint_max_bytes: int = Field(64 * 1024, ge=1024, le=512 * 1024)
+    """A larger checkpoint fails the task: checkpoints are decoded on every redelivery."""
     worker_id: str = Field(default_factory=default_instance_id)
