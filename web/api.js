@@ -87,8 +87,9 @@ export function getTask(id, signal) {
   return request("GET", taskPath(id), { signal });
 }
 
-export function taskEvents(id, signal) {
-  return request("GET", `${taskPath(id)}/events`, { signal });
+/** One page of the task's events after log sequence `after`; `next_cursor` is the next `after`. */
+export function taskEvents(id, after, signal) {
+  return request("GET", `${taskPath(id)}/events${query({ after })}`, { signal });
 }
 
 export function cancelTask(id) {

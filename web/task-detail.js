@@ -131,7 +131,10 @@ export class TaskDetailView {
     }
   }
 
-  /** Refetch the timeline, coalescing calls made while a fetch is in flight. */
+  /**
+   * Fetch the events after the last one shown, page by page, coalescing calls made while a
+   * fetch is in flight: a long history is read once, not again on every change.
+   */
   async refreshEvents() {
     if (this.eventsInFlight) {
       this.eventsDirty = true;
@@ -140,10 +143,14 @@ export class TaskDetailView {
     const id = this.id;
     this.eventsInFlight = true;
     try {
-      const page = await taskEvents(id);
-      if (id !== this.id) return;
-      this.events = page.items;
-      renderTimeline(this.timeline, id, this.events);
+      let after = this.events.length ? this.events[this.events.length - 1].seq : null;
+      do {
+        const page = await taskEvents(id, after);
+        if (id !== this.id) return;
+        this.events.push(...page.items);
+        renderTimeline(this.timeline, id, this.events);
+        after = page.next_cursor;
+      } while (after !== null);
       if (this.task) this.renderError(this.task);
     } catch (error) {
       if (id !== this.id || (isNotFound(error) && this.task)) return;

@@ -155,14 +155,24 @@ async def filter_changes(conn: Connection, tasks: Sequence[Task], flt: TaskFilte
     return [Change(tasks[r["ord"] - 1], r["matches"]) for r in rows]
 
 
-async def task_events(conn: Connection, task_id: UUID) -> list[TaskEventOut]:
+async def task_events(
+    conn: Connection, task_id: UUID, *, after: int, limit: int
+) -> tuple[list[TaskEventOut], int]:
+    """Up to ``limit`` + 1 of the task's events after ``after``, in log order (the extra one
+    says another page follows), and the sequence of the last event of it the model holds."""
+    last = await conn.fetchval("SELECT max(seq) FROM task_events WHERE task_id = $1", task_id)
     rows = await conn.fetch(
-        "SELECT seq, type, time, data FROM task_events WHERE task_id = $1 ORDER BY seq", task_id
+        "SELECT seq, type, time, data FROM task_events WHERE task_id = $1 AND seq > $2"
+        " ORDER BY seq LIMIT $3",
+        task_id,
+        after,
+        limit + 1,
     )
-    return [
+    events = [
         TaskEventOut(seq=r["seq"], type=r["type"], time=r["time"], data=json.loads(r["data"]))
         for r in rows
     ]
+    return events, int(last or 0)
 
 
 async def projected_position(conn: Connection) -> int:

@@ -25,14 +25,20 @@ async def task(resources: Resources, task_id: UUID) -> Task:
     return Task.of(await load(resources.eventlog, task_id, at_least=position))
 
 
-async def task_events(resources: Resources, task_id: UUID) -> list[TaskEventOut]:
+async def task_events(
+    resources: Resources, task_id: UUID, *, after: int, limit: int
+) -> tuple[list[TaskEventOut], int | None]:
+    """A page of the task's history: up to ``limit`` events after ``after``, and the ``after``
+    of the next page (None when none follows yet). Both sources page alike."""
     position = await _position_of(resources, task_id)
     async with resources.readmodel.connection() as conn:
-        projected = await queries.task_events(conn, task_id)
-    if projected and projected[-1].seq >= position:
-        return projected
-    history = await resources.eventlog.history(task_id, at_least=position)
-    return [event_out(logged) for logged in history]
+        events, projected = await queries.task_events(conn, task_id, after=after, limit=limit)
+    if projected < position:
+        history = await resources.eventlog.history(task_id, after=after, at_least=position)
+        events = [event_out(logged) for logged in history[: limit + 1]]
+    if len(events) > limit:
+        return events[:limit], events[limit - 1].seq
+    return events, None
 
 
 async def caught_up(resources: Resources) -> None:

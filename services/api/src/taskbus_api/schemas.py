@@ -105,6 +105,9 @@ class TaskEventOut(BaseModel):
 
 class TaskEventList(BaseModel):
     items: list[TaskEventOut]
+    next_cursor: str | None = Field(
+        description="Pass as ``after`` for the next page; null: no more events yet."
+    )
 
 
 class Health(BaseModel):
@@ -115,3 +118,9 @@ class Health(BaseModel):
     projector_position: int | None
     log_position: int | None
     projector_lag: int | None
+    projector_problem: str | None = Field(
+        description="Why the read model is stuck (the status is then unavailable), or null."
+    )
+    quarantined_events: int | None = Field(
+        description="Events the projector set aside (undecodable or refused by Postgres)."
+    )

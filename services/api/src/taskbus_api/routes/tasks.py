@@ -87,6 +87,13 @@ async def retry_task(task_id: UUID, resources: ResourcesDep, wait: WaitQuery = 0
 
 
 @router.get("/{task_id}/events", response_model=TaskEventList)
-async def get_task_events(task_id: UUID, resources: ResourcesDep) -> TaskEventList:
-    """The task's history, every event in log order."""
-    return TaskEventList(items=await reads.task_events(resources, task_id))
+async def get_task_events(
+    task_id: UUID,
+    resources: ResourcesDep,
+    after: Annotated[int, Query(ge=0, le=_MAX_SEQ, description="A log sequence.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> TaskEventList:
+    """The task's history in log order, a page of events after ``after``; pass
+    ``next_cursor`` back as ``after`` for the next page."""
+    items, next_after = await reads.task_events(resources, task_id, after=after, limit=limit)
+    return TaskEventList(items=items, next_cursor=None if next_after is None else str(next_after))
