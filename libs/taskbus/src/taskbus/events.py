@@ -2,6 +2,11 @@
 
 Events are decoded once, at the edge, through :data:`TaskEventAdapter` into one of the
 models of the :data:`TaskEvent` union; nothing downstream handles raw JSON.
+
+The models are tolerant readers (docs/design.md, "Event schemas"): a field this version does
+not know, written by a newer one during a rolling upgrade, is ignored, so the event is still
+folded and still run. What clients may send is checked by the API's own request models,
+which forbid unknown fields; these models only describe what the log holds.
 """
 
 from datetime import UTC, datetime
@@ -20,7 +25,7 @@ def utcnow() -> datetime:
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     task_id: UUID
     task_type: TaskType

@@ -28,3 +28,5 @@ class ApiSettings(CommonSettings):
     """Longest wait for Postgres per step (connect, each statement, release): then 503."""
     read_wait_s: float = Field(5.0, gt=0)
     """Longest a list waits for the read model to include every command before it: then 503."""
+    projector_stall_s: float = Field(15.0, gt=0)
+    """A projector behind the log that made no progress for this long makes health 503."""

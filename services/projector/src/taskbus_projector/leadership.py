@@ -2,44 +2,96 @@
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
 import structlog
-from taskbus.readmodel.database import POSTGRES_UNAVAILABLE
+from taskbus.lifecycle import pause
+from taskbus.readmodel.database import POSTGRES_UNAVAILABLE, create_pool
+
+from taskbus_projector.lease import Lease, try_acquire
+from taskbus_projector.settings import ProjectorSettings
 
 log = structlog.get_logger(__name__)
 
-_STANDBY_POLL_S = 2.0
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"
+"""Who holds a lease, as the lease row shows it: enough to find the process."""
+
+
+async def projector_pool(
+    settings: ProjectorSettings, schema: str, *, max_size: int
+) -> asyncpg.Pool:
+    """A pool for a projector's reads and fenced writes on ``schema``.
+
+    Postgres ends a session that sits in an open transaction for longer than the lease's
+    TTL: a leader paused mid-batch would otherwise hold the lease row's lock (taken by the
+    fence) and keep a standby from taking over for as long as it stays paused. The
+    application name carries the process id, so an operator (or a test) can find its
+    sessions.
+    """
+    return await create_pool(
+        settings.database_url,
+        schema,
+        max_size=max_size,
+        server_settings={
+            "idle_in_transaction_session_timeout": str(int(settings.lease_ttl_s * 1000)),
+            "application_name": f"taskbus-projector {os.getpid()}",
+        },
+    )
 
 
 @asynccontextmanager
-async def leadership(pool: asyncpg.Pool, schema: str, stop: asyncio.Event) -> AsyncIterator[bool]:
-    """Hold the schema's advisory lock for the block; yields False if ``stop`` came first.
+async def leadership(
+    pool: asyncpg.Pool, settings: ProjectorSettings, stop: asyncio.Event, *, projection: str
+) -> AsyncIterator[Lease | None]:
+    """Stand by until this process holds the lease, and keep it renewed for the block.
 
-    The lock lives on a connection held out of the pool. Should that connection die and a
-    standby take over, two projectors fold the same events for a moment: harmless, since
-    positions commit with the rows and a row never moves back to an older sequence.
+    Yields None if ``stop`` came first. The lease's ``ending`` is set once the block should
+    end: the lease was lost or ``stop`` was set.
     """
-    conn = await pool.acquire()
-    key = f"taskbus-projector:{schema}"
-    leading = False
+    lease = await _stand_by(pool, settings, stop, projection)
+    if lease is None:
+        yield None
+        return
+    log.info("projector leads", projection=projection, epoch=lease.epoch, holder=HOLDER)
+    keeper = asyncio.create_task(_keep(lease, settings.lease_renew_s, stop))
     try:
-        while not (
-            leading := await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key)
-        ):
-            log.info("another projector leads; standing by", schema=schema)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), _STANDBY_POLL_S)
-            if stop.is_set():
-                break
-        if leading:
-            log.info("projector leads", schema=schema)
-        yield leading
+        yield lease
     finally:
-        # With its connection gone, the lock went with it: nothing is left to give up.
-        with contextlib.suppress(*POSTGRES_UNAVAILABLE):
-            if leading:
-                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
-            await pool.release(conn)
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+        if not lease.lost.is_set():
+            # Unreachable, it expires on its own within its TTL.
+            with contextlib.suppress(*POSTGRES_UNAVAILABLE):
+                await lease.release()
+
+
+async def _stand_by(
+    pool: asyncpg.Pool, settings: ProjectorSettings, stop: asyncio.Event, projection: str
+) -> Lease | None:
+    announced = False
+    while not stop.is_set():
+        lease = await try_acquire(
+            pool, settings.readmodel_schema, projection, HOLDER, settings.lease_ttl_s
+        )
+        if lease is not None:
+            return lease
+        if not announced:
+            log.info("another projector leads; standing by", projection=projection)
+            announced = True
+        await pause(stop, settings.standby_poll_s)
+    return None
+
+
+async def _keep(lease: Lease, renew_s: float, stop: asyncio.Event) -> None:
+    try:
+        while not (stop.is_set() or lease.lost.is_set()):
+            await pause(stop, renew_s)
+            if not stop.is_set():
+                await lease.renew()
+    finally:
+        lease.ending.set()

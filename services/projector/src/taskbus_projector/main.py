@@ -11,12 +11,13 @@ from taskbus.eventlog import ensure_stream
 from taskbus.lifecycle import install_stop_signals, pause, run
 from taskbus.logs import configure_logging
 from taskbus.probes import serve_probes
-from taskbus.readmodel.database import POSTGRES_RETRY_S, POSTGRES_UNAVAILABLE, create_pool
+from taskbus.readmodel.database import POSTGRES_RETRY_S, POSTGRES_UNAVAILABLE
 from taskbus.readmodel.schema import migrate
 from taskbus.tracing import configure_tracing
 
-from taskbus_projector.leadership import leadership
-from taskbus_projector.projector import Projector
+from taskbus_projector.leadership import leadership, projector_pool
+from taskbus_projector.lease import LeaseLost
+from taskbus_projector.projector import TASKS_PROJECTION, Projector
 from taskbus_projector.rebuild import rebuild
 from taskbus_projector.settings import ProjectorSettings
 
@@ -28,7 +29,7 @@ async def serve(settings: ProjectorSettings, *, rebuild_first: bool) -> None:
     install_stop_signals(stop)
     nc = await connect_nats(settings.nats_url, name="projector")
     js = nc.jetstream()
-    pool = await create_pool(settings.database_url, settings.readmodel_schema, max_size=4)
+    pool = await projector_pool(settings, settings.readmodel_schema, max_size=4)
     probes = None
     if settings.health_port is not None:
         # A standby (waiting for the leader lock) is ready too: it must not block rollouts.
@@ -59,15 +60,23 @@ async def serve(settings: ProjectorSettings, *, rebuild_first: bool) -> None:
 async def _project(
     nc: NATS, pool: asyncpg.Pool, settings: ProjectorSettings, stop: asyncio.Event
 ) -> None:
-    """Lead and fold until ``stop``; Postgres trouble pauses it, to resume from the position
-    committed last (nothing is folded twice, nothing skipped)."""
+    """Lead and fold until ``stop``, standing by while another projector holds the lease.
+
+    Postgres trouble pauses it, to resume from the position committed last (nothing is
+    folded twice, nothing skipped). A lost lease sends it back to standing by; the write it
+    was making when it learnt of the loss did not commit.
+    """
     while not stop.is_set():
         try:
-            async with leadership(pool, settings.readmodel_schema, stop) as leading:
-                if leading:
-                    projector = Projector(nc, pool, settings, schema=settings.readmodel_schema)
-                    await projector.run(stop)
-            return
+            async with leadership(pool, settings, stop, projection=TASKS_PROJECTION) as lease:
+                if lease is None:
+                    return
+                projector = Projector(nc, pool, settings, schema=settings.readmodel_schema)
+                await projector.run(lease.ending, fence=lease)
+            if lease.lost.is_set():
+                log.warning("projector steps down: its lease was taken over or ran out")
+        except LeaseLost as exc:
+            log.warning("projector steps down: it lost its lease", reason=str(exc))
         except POSTGRES_UNAVAILABLE as exc:
             log.warning("postgres unavailable; projecting again soon", error=repr(exc))
             await pause(stop, POSTGRES_RETRY_S)

@@ -1,7 +1,8 @@
 """The projector's writes: one batch of folded events, set-based, in one transaction.
 
 Each statement takes whole columns as arrays (``unnest``), so a batch costs a handful of
-round trips whatever its size; the position is written in the same transaction.
+round trips whatever its size; the position is written in the same transaction, and so is
+the record of any event set aside (with a marker in its task's history).
 """
 
 import json
@@ -14,6 +15,8 @@ from taskbus.events import TaskEvent
 from taskbus.readmodel.database import Connection
 from taskbus.readmodel.rows import TASK_COLUMNS, state_from_row
 from taskbus.readmodel.state import TaskState
+
+from taskbus_projector.quarantine import Quarantined
 
 _MUTABLE = (
     "status", "progress", "progress_message", "result", "error", "attempts", "max_attempts",
@@ -43,6 +46,16 @@ FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[])
 ON CONFLICT (seq) DO NOTHING
 """
 
+INSERT_QUARANTINED = """
+INSERT INTO quarantined_events (seq, subject, event_type, task_id, error, raw, raw_size)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::uuid[], $5::text[],
+                     $6::bytea[], $7::int[])
+ON CONFLICT (seq) DO NOTHING
+"""
+
+QUARANTINE_MARKER = "EventQuarantined"
+"""The type of the history row that stands, in its task's timeline, for an event set aside."""
+
 SAVE_POSITION = """
 INSERT INTO projection_position (projection, seq) VALUES ($1, $2)
 ON CONFLICT (projection) DO UPDATE SET seq = EXCLUDED.seq
@@ -54,6 +67,7 @@ class Delivered:
     """An event as the log delivered it: decoded for the fold, and its JSON for the history."""
 
     seq: int
+    subject: str
     event: TaskEvent
     json: str
 
@@ -80,14 +94,19 @@ async def write_batch(
     projection: str,
     states: Sequence[TaskState],
     events: Sequence[Delivered],
+    quarantined: Sequence[Quarantined],
     position: int,
     channel: str,
 ) -> None:
-    """Write folded states, the events' history rows and the new position, then notify."""
+    """Write folded states, the events' history rows, what was set aside and the new
+    position, then notify."""
     if states:
         await conn.execute(UPSERT_TASKS, *_state_columns(states))
-    if events:
-        await conn.execute(INSERT_EVENTS, *_event_columns(events))
+    markers = [q for q in quarantined if q.task_id is not None]
+    if events or markers:
+        await conn.execute(INSERT_EVENTS, *_event_columns(events, markers))
+    if quarantined:
+        await conn.execute(INSERT_QUARANTINED, *_quarantine_columns(quarantined))
     await conn.execute(SAVE_POSITION, projection, position)
     # Delivered on commit, so listeners only ever see positions that are visible.
     await conn.execute("SELECT pg_notify($1, $2)", channel, str(position))
@@ -137,13 +156,35 @@ def _state_columns(states: Sequence[TaskState]) -> list[list[Any]]:
     ]
 
 
-def _event_columns(events: Sequence[Delivered]) -> list[list[Any]]:
+def _event_columns(events: Sequence[Delivered], markers: Sequence[Quarantined]) -> list[list[Any]]:
     return [
-        [e.seq for e in events],
-        [e.event.task_id for e in events],
-        [e.event.type for e in events],
-        [e.event.time for e in events],
-        [_history_json(e) for e in events],
+        [e.seq for e in events] + [m.seq for m in markers],
+        [e.event.task_id for e in events] + [m.task_id for m in markers],
+        [e.event.type for e in events] + [QUARANTINE_MARKER] * len(markers),
+        [e.event.time for e in events] + [m.time for m in markers],
+        [_history_json(e) for e in events] + [_marker_json(m) for m in markers],
+    ]
+
+
+def _marker_json(quarantined: Quarantined) -> str:
+    return _json(
+        {
+            "event_type": quarantined.event_type,
+            "error": quarantined.error,
+            "subject": quarantined.subject,
+        }
+    )
+
+
+def _quarantine_columns(quarantined: Sequence[Quarantined]) -> list[list[Any]]:
+    return [
+        [q.seq for q in quarantined],
+        [_text(q.subject) for q in quarantined],
+        [_text(q.event_type) for q in quarantined],
+        [q.task_id for q in quarantined],
+        [_text(q.error) for q in quarantined],
+        [q.raw for q in quarantined],
+        [q.raw_size for q in quarantined],
     ]
 
 

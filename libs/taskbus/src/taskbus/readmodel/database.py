@@ -1,6 +1,7 @@
 """Postgres connections to the read model, which lives in its own schema."""
 
 import asyncio
+from collections.abc import Mapping
 
 import asyncpg
 import structlog
@@ -36,10 +37,12 @@ async def create_pool(
     min_size: int = 1,
     max_size: int = 10,
     command_timeout: float | None = None,
+    server_settings: Mapping[str, str] | None = None,
 ) -> asyncpg.Pool:
     """A pool whose connections see ``schema`` first; waits while Postgres is starting.
 
-    ``command_timeout`` bounds each statement (client side, so it holds for a frozen server).
+    ``command_timeout`` bounds each statement (client side, so it holds for a frozen server);
+    ``server_settings`` add to (or override) the session settings set here.
     """
     delay = 0.2
     for attempt in range(30):
@@ -54,6 +57,7 @@ async def create_pool(
                     # A generic plan of the list query ignores the trigram index for a rare
                     # name and reads the table backwards (34k rows at 1M tasks); plan per query.
                     "plan_cache_mode": "force_custom_plan",
+                    **(server_settings or {}),
                 },
             )
         except (OSError, asyncpg.CannotConnectNowError) as exc:
