@@ -124,9 +124,3 @@ class Health(BaseModel):
     quarantined_events: int | None = Field(
         description="Events the projector set aside (undecodable or refused by Postgres)."
     )
-    projector_problem: str | None = Field(
-        description="Why the read model is stuck (the status is then unavailable), or null."
-    )
-    quarantined_events: int | None = Field(
-        description="Events the projector set aside (undecodable or refused by Postgres)."
-    )
