@@ -16,7 +16,7 @@ from taskbus.readmodel.schema import migrate
 from taskbus.tracing import configure_tracing
 
 from taskbus_projector.leadership import leadership, projector_pool
-from taskbus_projector.lease import LeaseLost
+from taskbus_projector.lease import Lease, LeaseLost
 from taskbus_projector.projector import TASKS_PROJECTION, Projector
 from taskbus_projector.rebuild import rebuild
 from taskbus_projector.settings import ProjectorSettings
@@ -62,24 +62,35 @@ async def _project(
 ) -> None:
     """Lead and fold until ``stop``, standing by while another projector holds the lease.
 
-    Postgres trouble pauses it, to resume from the position committed last (nothing is
-    folded twice, nothing skipped). A lost lease sends it back to standing by; the write it
-    was making when it learnt of the loss did not commit.
+    A lost lease sends it back to standing by; the write it was making when it learnt of the
+    loss did not commit.
     """
     while not stop.is_set():
         try:
             async with leadership(pool, settings, stop, projection=TASKS_PROJECTION) as lease:
                 if lease is None:
                     return
-                projector = Projector(nc, pool, settings, schema=settings.readmodel_schema)
-                await projector.run(lease.ending, fence=lease)
+                await _lead(nc, pool, settings, lease)
             if lease.lost.is_set():
                 log.warning("projector steps down: its lease was taken over or ran out")
         except LeaseLost as exc:
             log.warning("projector steps down: it lost its lease", reason=str(exc))
         except POSTGRES_UNAVAILABLE as exc:
-            log.warning("postgres unavailable; projecting again soon", error=repr(exc))
+            log.warning("postgres unavailable; standing by again soon", error=repr(exc))
             await pause(stop, POSTGRES_RETRY_S)
+
+
+async def _lead(nc: NATS, pool: asyncpg.Pool, settings: ProjectorSettings, lease: Lease) -> None:
+    """Fold while the lease holds. Postgres trouble pauses it, to resume from the position
+    committed last (nothing is folded twice, nothing skipped); the lease is kept meanwhile,
+    so a dropped connection does not hand leadership around."""
+    while not lease.ending.is_set():
+        projector = Projector(nc, pool, settings, schema=settings.readmodel_schema)
+        try:
+            await projector.run(lease.ending, fence=lease)
+        except POSTGRES_UNAVAILABLE as exc:
+            log.warning("postgres unavailable; projecting again soon", error=repr(exc))
+            await pause(lease.ending, POSTGRES_RETRY_S)
 
 
 def main() -> None:

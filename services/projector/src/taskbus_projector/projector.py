@@ -25,10 +25,22 @@ from taskbus.tracing import trace_id_of
 
 from taskbus_projector.lease import Lease
 from taskbus_projector.pull import BatchPuller, PullInterrupted
-from taskbus_projector.quarantine import Quarantined, refused, undecodable, unstorable
+from taskbus_projector.quarantine import (
+    Quarantined,
+    refused,
+    subject_task_id,
+    undecodable,
+    unstorable,
+)
 from taskbus_projector.settings import ProjectorSettings
 from taskbus_projector.state_cache import StateCache
-from taskbus_projector.store import Delivered, load_position, load_states, write_batch
+from taskbus_projector.store import (
+    Delivered,
+    load_position,
+    load_states,
+    load_task_at,
+    write_batch,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -142,27 +154,45 @@ class Projector:
                     await puller.stop()
 
     async def _past_the_end(self) -> bool:
-        """Whether the committed position is past the log's last event: refuse to go on then.
+        """Whether the log is not the one the read model was folded from: refuse to go on then.
 
-        The stream never deletes, so that means the log was restored from an older copy or
-        replaced; events appended from here on would reuse sequences the read model already
-        holds and be skipped without a word. Checked again before every subscription, so a
-        log restored to where it belongs lets the projector go on.
+        The stream never deletes, so a committed position past its last event, or an event at
+        that position other than the one folded there, means the log was restored from an
+        older copy or replaced. Going on would skip the events at sequences the read model
+        already holds, without a word. Checked before every subscription, so a log put back
+        as it was lets the projector go on.
         """
-        info = await self._js.stream_info(self._subjects.stream)
-        last = int(info.state.last_seq)
-        reason = None
-        if self.position > last:
-            reason = (
-                f"the read model's position {self.position} is past the log's last sequence "
-                f"{last}: the log was restored or replaced; rebuild the read model "
-                "(taskbus-projector --rebuild)"
-            )
-            log.error("refusing to project past the log's end", position=self.position, last=last)
+        reason = await self._log_mismatch()
+        if reason is not None:
+            log.error("refusing to project: the log is not the one folded", reason=reason)
         if reason != self._halted and self._fence is not None:
             await self._fence.halt(reason)
         self._halted = reason
         return reason is not None
+
+    async def _log_mismatch(self) -> str | None:
+        remedy = "rebuild the read model from it (taskbus-projector --rebuild)"
+        stream = self._subjects.stream
+        last = int((await self._js.stream_info(stream)).state.last_seq)
+        if self.position > last:
+            return (
+                f"the read model's position {self.position} is past the log's last sequence "
+                f"{last}: the log was restored from an older copy or replaced; {remedy}"
+            )
+        if self.position == 0:
+            return None
+        async with self._pool.acquire() as conn:
+            folded = await load_task_at(conn, self.position)
+        if folded is None:
+            return None  # folded before the read model kept a record of every sequence
+        logged = subject_task_id((await self._js.get_msg(stream, self.position)).subject or "")
+        if logged != folded.task_id:
+            return (
+                f"the log's event at sequence {self.position} (task {logged}) is not the one "
+                f"the read model folded there (task {folded.task_id}): the log was replaced; "
+                f"{remedy}"
+            )
+        return None
 
     async def _follow(
         self, puller: BatchPuller, stop: asyncio.Event, *, until_caught_up: bool

@@ -51,7 +51,7 @@ def undecodable(seq: int, subject: str, data: bytes, time: datetime, error: str)
         seq=seq,
         subject=subject,
         event_type=_claimed_type(data),
-        task_id=_subject_task_id(subject),
+        task_id=subject_task_id(subject),
         error=error[:_ERROR_CHARS],
         raw=data[:RAW_PREFIX_BYTES],
         raw_size=len(data),
@@ -85,7 +85,8 @@ def _claimed_type(data: bytes) -> str | None:
     return claimed[:_TYPE_CHARS] if isinstance(claimed, str) else None
 
 
-def _subject_task_id(subject: str) -> UUID | None:
+def subject_task_id(subject: str) -> UUID | None:
+    """The task id a subject names, or None for one that names none (a forged message's)."""
     try:
         return task_id_of(subject)
     except (ValueError, IndexError):

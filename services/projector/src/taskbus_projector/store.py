@@ -79,6 +79,23 @@ async def load_position(conn: Connection, projection: str) -> int:
     return int(seq or 0)
 
 
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """What the read model recorded at one sequence: the task of its event (None: none)."""
+
+    task_id: UUID | None
+
+
+async def load_task_at(conn: Connection, seq: int) -> Folded | None:
+    """The record of the event at ``seq`` (history or quarantine), None if there is none."""
+    row = await conn.fetchrow(
+        "SELECT task_id FROM task_events WHERE seq = $1"
+        " UNION ALL SELECT task_id FROM quarantined_events WHERE seq = $1 LIMIT 1",
+        seq,
+    )
+    return None if row is None else Folded(row["task_id"])
+
+
 async def load_states(conn: Connection, ids: Collection[UUID]) -> dict[UUID, TaskState]:
     if not ids:
         return {}
