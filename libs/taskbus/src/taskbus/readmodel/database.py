@@ -20,6 +20,9 @@ POSTGRES_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     # Shutdown, crash recovery, a cancelled statement (57xxx).
     OperatorInterventionError,
+    # A pooled connection the server has just terminated (pg_terminate_backend), handed out
+    # before asyncpg noticed it closing: its protocol is still taking in the server's error.
+    asyncpg.InternalClientError,
 )
 """What asyncpg raises while Postgres is down, frozen, restarting or too slow to answer.
 
