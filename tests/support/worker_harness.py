@@ -24,7 +24,7 @@ from structlog.testing import capture_logs
 from structlog.typing import EventDict, WrappedLogger
 from taskbus import subjects
 from taskbus.devrun.nats import NatsServer, start_nats
-from taskbus.eventlog import EventLog
+from taskbus.eventlog import EventLog, ensure_stream
 from taskbus.events import TaskEvent, TaskFailed, TaskSubmitted, TaskSucceeded
 from taskbus.tasks import TaskType
 from taskbus.worker import TaskContext, WorkerSettings, WorkerSpec, run_worker
@@ -86,8 +86,18 @@ def logs() -> Iterator[LogWatch]:
 
 
 @asynccontextmanager
-async def worker(nats_url: str, handler: HandlerFn, **overrides: Any) -> AsyncIterator[EventLog]:
-    """A worker of ``handler`` in a namespace of its own, and that namespace's event log."""
+async def worker(
+    nats_url: str,
+    handler: HandlerFn,
+    *,
+    prepare: Callable[[EventLog], Awaitable[None]] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[EventLog]:
+    """A worker of ``handler`` in a namespace of its own, and that namespace's event log.
+
+    ``prepare`` writes to the log before the worker starts, for histories a running worker
+    would not let a test write in the order it needs.
+    """
     settings = WorkerSettings.model_validate(
         {
             "nats_url": nats_url,
@@ -99,6 +109,10 @@ async def worker(nats_url: str, handler: HandlerFn, **overrides: Any) -> AsyncIt
     )
     stop, ready = asyncio.Event(), asyncio.Event()
     nc = await nats.connect(nats_url)
+    eventlog = EventLog(nc.jetstream(), settings.subjects)
+    if prepare is not None:
+        await ensure_stream(eventlog.js, settings)
+        await prepare(eventlog)
     running = asyncio.create_task(
         run_worker(WorkerSpec(TASK_TYPE, handler, NoParameters), settings, stop, ready=ready)
     )
@@ -109,7 +123,7 @@ async def worker(nats_url: str, handler: HandlerFn, **overrides: Any) -> AsyncIt
         if running.done():
             running.result()
         assert ready.is_set(), "the worker did not get ready"
-        yield EventLog(nc.jetstream(), settings.subjects)
+        yield eventlog
     finally:
         stop.set()
         try:
