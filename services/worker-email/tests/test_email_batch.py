@@ -15,6 +15,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from taskbus.errors import Retry
 from taskbus.parameters import EmailParameters, Recipient
+from taskbus.worker.claim import ClaimLost
 from taskbus_worker_email.handler import CHECKPOINT_EVERY, EmailResult, send_batch
 from taskbus_worker_email.journal import FAILURES_DESCRIBED, REPLY_CHARS
 from taskbus_worker_email.message import message_id
@@ -84,11 +85,15 @@ class WorkerDied(Exception):
 class Hooks:
     """The attempt as a batch sees it: progress and checkpoints recorded, resume data kept."""
 
-    def __init__(self, resume: dict[str, Any] | None = None, *, die_at: int = 0) -> None:
+    def __init__(
+        self, resume: dict[str, Any] | None = None, *, die_at: int = 0, lost_after: int = -1
+    ) -> None:
         self.resume = resume
         self.checkpoints: list[dict[str, Any]] = []
         self.progress_reported: list[float] = []
         self._die_at = die_at
+        self._lost_after = lost_after
+        self.checks = 0
 
     async def progress(self, percent: float, message: str | None = None) -> None:
         self.progress_reported.append(percent)
@@ -98,6 +103,11 @@ class Hooks:
         self.resume = data
         if len(self.checkpoints) == self._die_at:
             raise WorkerDied
+
+    async def ensure_current(self) -> None:
+        if self.checks == self._lost_after:
+            raise ClaimLost(0)
+        self.checks += 1
 
 
 def _free_port() -> int:
@@ -378,3 +388,16 @@ async def test_a_reply_that_is_not_utf8_is_reported_with_its_bytes_shown(
     # What the runtime does with a result and a checkpoint: UTF-8 JSON.
     result.model_dump_json().encode()
     json.dumps(hooks.checkpoints, ensure_ascii=False).encode()
+
+
+async def test_a_batch_that_lost_its_task_mails_no_one_more(
+    server: tuple[Sink, EmailWorkerSettings],
+) -> None:
+    sink, settings = server
+    hooks = Hooks(lost_after=2)
+
+    with pytest.raises(ClaimLost):
+        await _send(EmailParameters(num_emails=5), settings, hooks, uuid4())
+
+    assert len(sink.delivered_to()) == 2
+    assert hooks.checks == 2

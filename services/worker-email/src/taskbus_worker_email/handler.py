@@ -3,10 +3,12 @@
 A checkpoint is logged after every message sent and before the next one is tried, so a worker
 that dies mid-batch resumes after the last recorded recipient instead of mailing anyone twice
 (the deterministic Message-ID lets a receiver spot the one message that may have gone out
-between a send and its checkpoint). A refused recipient was mailed nothing, so refusals are
-checkpointed only every ``CHECKPOINT_EVERY`` recipients or ``CHECKPOINT_INTERVAL_S``: one
-retried after a crash costs a second refusal, never a second message. Each checkpoint stays
-small (``journal``).
+between a send and its checkpoint). Before each send the batch asks whether its delivery still
+holds the task (``ensure_current``): a cancelled batch, or one whose worker stalled while
+JetStream gave the task to another, stops there instead of mailing on beside its successor.
+A refused recipient was mailed nothing, so refusals are checkpointed only every
+``CHECKPOINT_EVERY`` recipients or ``CHECKPOINT_INTERVAL_S``: one retried after a crash costs
+a second refusal, never a second message. Each checkpoint stays small (``journal``).
 """
 
 import asyncio
@@ -56,6 +58,8 @@ class TaskHooks(Protocol):
     async def progress(self, percent: float, message: str | None = None) -> None: ...
 
     async def checkpoint(self, data: dict[str, Any]) -> None: ...
+
+    async def ensure_current(self) -> None: ...
 
 
 async def _try_send(mailer: Mailer, message: EmailMessage, to: str) -> str | None:
@@ -139,6 +143,7 @@ async def send_batch(
             # recipient's message cannot be written, the others may be.
             error: str | None = f"message not sent: {exc}"
         else:
+            await hooks.ensure_current()
             error = await _deliver(mailer, message, recipient.email, retry_delays)
         journal.record(index, error)
         now = time.monotonic()
