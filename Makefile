@@ -1,4 +1,4 @@
-# The commands of DESIGN §3. A fresh machine needs only python3 (3.11 or newer): `make install`
+# The commands the README documents. A fresh machine needs only python3 (3.11 or newer): `make install`
 # brings uv, and uv brings everything else into .venv.
 
 PYTHON ?= python3

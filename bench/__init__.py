@@ -1,1 +1,1 @@
-"""taskbus benchmarks (``make bench``): the targets of DESIGN §6, measured on this machine."""
+"""taskbus benchmarks (``make bench``): the targets of bench/README.md, measured on this machine."""

@@ -1,4 +1,4 @@
-"""The bar to beat (DESIGN §6): Celery 5 with a prefork pool of 2 and Redis, no-op tasks.
+"""The bar to beat : Celery 5 with a prefork pool of 2 and Redis, no-op tasks.
 
 Celery lives in a venv of its own (``CELERY_VENV``, made by ``celery_baseline/setup.sh``),
 never in the project's; Redis is Debian's ``redis-server``. Both run on loopback for the

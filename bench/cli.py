@@ -1,4 +1,4 @@
-"""``make bench``: every benchmark of DESIGN §6 in one run, printed as one table.
+"""``make bench``: every benchmark of bench/README.md in one run, printed as one table.
 
 Starts its own nats-server and Postgres (from the project's wheels, in a temporary folder)
 and, for each benchmark, the services it needs in a namespace and database of its own;

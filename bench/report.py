@@ -18,7 +18,7 @@ class Target:
 
     op: str
     value: float
-    source: str = "DESIGN §6"
+    source: str = "bench/README.md"
 
     def met_by(self, figure: float) -> bool:
         return _COMPARE[self.op](figure, self.value)

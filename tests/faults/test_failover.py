@@ -11,11 +11,6 @@ pytestmark = pytest.mark.faults
 KILLS = 3
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 8, still open: a hand-back in an election spends a delivery and the "
-    "max-deliveries advisory is not durable, so about 1 task in 900 can stay unfinished",
-)
 def test_killing_the_stream_leader_loses_and_repeats_nothing(
     nats_cluster: ClusterNodes, system_factory: SystemFactory
 ) -> None:

@@ -1,4 +1,7 @@
-"""The fold as a pure function, hammered with random event sequences (DESIGN §5 rules 4-5)."""
+"""The fold as a pure function, hammered with random event sequences.
+
+The rules are docs/design.md's "Invariants" 4 and 5.
+"""
 
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise

@@ -1,4 +1,4 @@
-"""Settings shared by every service, read from the environment (DESIGN §3).
+"""Settings shared by every service, read from the environment (the README's settings table).
 
 The shared names (``NATS_URL``, ``DATABASE_URL``, ``SMTP_*``, ...) are unprefixed so one
 environment configures the whole system; a service's own knobs carry its prefix.

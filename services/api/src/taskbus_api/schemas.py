@@ -1,4 +1,4 @@
-"""The API's request and response bodies (DESIGN §4)."""
+"""The API's request and response bodies (the README's HTTP contract)."""
 
 from datetime import datetime
 from typing import Annotated, Any

@@ -1,4 +1,4 @@
-"""worker-email settings: the worker runtime's plus the SMTP server (DESIGN §3, unprefixed)."""
+"""worker-email settings: the worker runtime's plus the SMTP server (unprefixed)."""
 
 from email.utils import parseaddr
 

@@ -1,4 +1,4 @@
-"""What ``make up`` reads from the environment (DESIGN §3)."""
+"""What ``make up`` reads from the environment."""
 
 from pathlib import Path
 

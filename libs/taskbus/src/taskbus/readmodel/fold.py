@@ -1,8 +1,9 @@
 """The projection as a pure function: ``fold(state, event, seq) -> state``.
 
-Rules (DESIGN §5): terminal states are final and the first terminal event in log order
-wins; only a retry leaves FAILED or CANCELLED; an event of another attempt than the
-current one does not touch the state; progress never goes backwards within an attempt.
+Rules (docs/design.md, "Invariants" 4): terminal states are final and the first terminal
+event in log order wins; only a retry leaves FAILED or CANCELLED; an event of another attempt
+than the current one does not touch the state; progress never goes backwards within an
+attempt.
 Events that change nothing still advance ``last_seq`` so replays are recognisable.
 """
 

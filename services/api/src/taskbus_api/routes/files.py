@@ -1,4 +1,4 @@
-"""``/api/files``: upload task inputs, download inputs and produced artifacts (DESIGN §4).
+"""``/api/files``: upload task inputs, download inputs and produced artifacts.
 
 Uploads stream from the request into the file store. What a file may be is decided per use:
 each task type that takes files accepts a few content types; an upload may name its use

@@ -1,4 +1,4 @@
-"""``/api/tasks``: submit, list, read, cancel, retry and history (DESIGN §4).
+"""``/api/tasks``: submit, list, read, cancel, retry and history.
 
 Commands decide from the log and never touch Postgres; reads reflect every command
 acknowledged before them (``reads``), so no client needs ``?wait=``.
