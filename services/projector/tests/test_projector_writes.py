@@ -131,3 +131,21 @@ async def test_a_deposed_leader_writes_nothing(setup: Setup) -> None:
     assert await setup.pool.fetchval("SELECT count(*) FROM tasks") == 0
     assert await setup.pool.fetchval("SELECT count(*) FROM projection_position") == 0
     assert old.lost.is_set()
+
+
+async def test_an_event_on_another_tasks_subject_does_not_look_like_a_replaced_log(
+    setup: Setup,
+) -> None:
+    """The check that the log is the one folded compares the task the read model recorded at
+    its position with the log's event there: a forged subject must not halt a restart."""
+    own, other = uuid.uuid4(), uuid.uuid4()
+    await setup.publish("TaskSubmitted", own, **_submitted())
+    body = json.dumps({"type": "TaskCancelled", "task_id": str(own), "task_type": KIND.value})
+    subject = setup.settings.subjects.event("TaskCancelled", KIND, other)
+    await setup.nc.jetstream().publish(subject, body.encode())
+    await setup.projector().run(asyncio.Event(), until_caught_up=True)
+
+    restarted = setup.projector()
+    await asyncio.wait_for(restarted.run(asyncio.Event(), until_caught_up=True), 10)
+
+    assert restarted.position == 2

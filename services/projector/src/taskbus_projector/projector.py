@@ -11,7 +11,7 @@ import asyncpg
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RawStreamMsg
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 from taskbus import metrics
@@ -185,7 +185,7 @@ class Projector:
             folded = await load_task_at(conn, self.position)
         if folded is None:
             return None  # folded before the read model kept a record of every sequence
-        logged = subject_task_id((await self._js.get_msg(stream, self.position)).subject or "")
+        logged = _task_recorded_for(await self._js.get_msg(stream, self.position))
         if logged != folded.task_id:
             return (
                 f"the log's event at sequence {self.position} (task {logged}) is not the one "
@@ -426,6 +426,14 @@ class Projector:
         else:
             loaded = {}
         return {**loaded, **cached, **writing}
+
+
+def _task_recorded_for(msg: RawStreamMsg) -> UUID | None:
+    """The task the read model records a message under: its event's, or its subject's."""
+    try:
+        return decode_event(msg.data or b"").task_id
+    except ValidationError:
+        return subject_task_id(msg.subject or "")
 
 
 def _task_of(item: _Item) -> UUID | None:
