@@ -8,7 +8,6 @@ from support.system import System
 from taskbus.eventlog import EventLog
 from taskbus.events import TaskFailed, TaskStarted
 from taskbus.subjects import Subjects
-from taskbus.tasks import TaskType
 
 
 async def _append_raw(system: System, task_id: uuid.UUID) -> None:
@@ -18,7 +17,7 @@ async def _append_raw(system: System, task_id: uuid.UUID) -> None:
     try:
         js = nc.jetstream()
         log = EventLog(js, subjects)
-        kind = TaskType.CSV_PROCESSING
+        kind = "csv_processing"
         await js.publish(subjects.event("TaskStarted", kind, task_id), b"\xff not json")
         await log.append(TaskStarted(task_id=task_id, task_type=kind, attempt=1, worker_id="x"))
         await log.append(

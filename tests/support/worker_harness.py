@@ -22,14 +22,13 @@ from nats.aio.client import Client as NATS
 from pydantic import BaseModel
 from structlog.testing import capture_logs
 from structlog.typing import EventDict, WrappedLogger
-from taskbus import subjects
+from taskbus import TaskApp, subjects
 from taskbus.devrun.nats import NatsServer, start_nats
 from taskbus.eventlog import EventLog, ensure_stream
 from taskbus.events import TaskEvent, TaskFailed, TaskSubmitted, TaskSucceeded
-from taskbus.tasks import TaskType
-from taskbus.worker import TaskContext, WorkerSettings, WorkerSpec, run_worker
+from taskbus.worker import TaskContext, WorkerSettings, run_app
 
-TASK_TYPE = TaskType.CSV_PROCESSING
+TASK_TYPE = "csv_processing"
 HELD = "nats unavailable; attempt held, deciding again soon"
 ACKED_REDELIVERY = "attempt already finished in the log; acking redelivery"
 # Longer than a publish takes to time out while the server is paused, with room for the
@@ -113,9 +112,9 @@ async def worker(
     if prepare is not None:
         await ensure_stream(eventlog.js, settings)
         await prepare(eventlog)
-    running = asyncio.create_task(
-        run_worker(WorkerSpec(TASK_TYPE, handler, NoParameters), settings, stop, ready=ready)
-    )
+    app = TaskApp("test")
+    app.task(TASK_TYPE)(handler)
+    running = asyncio.create_task(run_app(app, settings, stop, ready=ready))
     try:
         readied = asyncio.create_task(ready.wait())
         await asyncio.wait({readied, running}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
@@ -138,6 +137,7 @@ async def _drop_namespace(nc: NATS, settings: WorkerSettings) -> None:
     js = nc.jetstream()
     await js.delete_stream(settings.subjects.stream)
     await js.delete_key_value(settings.subjects.workers_bucket)
+    await js.delete_key_value(settings.subjects.catalog_bucket)
     await js.delete_object_store(settings.subjects.files_bucket)
 
 

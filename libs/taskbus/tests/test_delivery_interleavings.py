@@ -30,11 +30,11 @@ from taskbus.events import (
 )
 from taskbus.readmodel.fold import fold_history
 from taskbus.readmodel.state import TaskState
-from taskbus.tasks import TaskStatus, TaskType
+from taskbus.tasks import TaskStatus
 from taskbus.worker.recovery import Plan, plan
 
 TASK = UUID("00000000-0000-4000-8000-000000000009")
-KIND = TaskType.CSV_PROCESSING
+KIND = "csv_processing"
 MAX_ATTEMPTS = 3
 MAX_DELIVER = 3
 

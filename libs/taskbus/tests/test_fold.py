@@ -22,11 +22,11 @@ from taskbus.events import (
 )
 from taskbus.readmodel.fold import fold
 from taskbus.readmodel.state import TaskState
-from taskbus.tasks import TaskStatus, TaskType
+from taskbus.tasks import TaskStatus
 
 TASK = UUID("00000000-0000-4000-8000-000000000001")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-KIND = TaskType.CSV_PROCESSING
+KIND = "csv_processing"
 attempts = st.integers(min_value=1, max_value=4)
 
 

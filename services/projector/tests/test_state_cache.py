@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from taskbus.readmodel.state import TaskState
-from taskbus.tasks import TaskStatus, TaskType
+from taskbus.tasks import TaskStatus
 from taskbus_projector.state_cache import StateCache
 
 
@@ -12,7 +12,7 @@ def _state(task_id: UUID, status: TaskStatus = TaskStatus.RUNNING) -> TaskState:
     now = datetime.now(UTC)
     return TaskState(
         id=task_id,
-        task_type=TaskType.CSV_PROCESSING,
+        task_type="csv_processing",
         name=None,
         status=status,
         progress=0.0,

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from csv_hooks import Hooks
 from taskbus.errors import Fail
-from taskbus.parameters import CsvParameters
 from taskbus_worker_csv.blocks import BlockCutter, RecordTooLong, record_boundary
 from taskbus_worker_csv.column_stats import CsvResult, NumericSummary, TextSummary
 from taskbus_worker_csv.csv_file import CsvInputError, FileStatistics
 from taskbus_worker_csv.handler import summarise_file
+from taskbus_worker_csv.parameters import CsvParameters
 
 FILE_ID = "0b7e0a54-3c55-4c1f-9d43-2bd1f8f0c6a4"
 

@@ -3,9 +3,8 @@
 import time
 
 import pytest
-from taskbus.parameters import CsvParameters, validate_parameters
-from taskbus.tasks import TaskType
 from taskbus_worker_csv.csv_file import FileStatistics, sniff_delimiter
+from taskbus_worker_csv.parameters import CsvParameters
 
 
 @pytest.mark.parametrize(
@@ -54,13 +53,11 @@ def test_sniffing_a_hostile_sample_is_fast(sample: bytes) -> None:
 
 
 def test_a_task_submitted_without_a_delimiter_has_it_sniffed() -> None:
-    # As the worker gets it: the parameters the API validated and stored with the task.
-    stored = validate_parameters(
-        TaskType.CSV_PROCESSING, {"file_id": "0b7e0a54-3c55-4c1f-9d43-2bd1f8f0c6a4"}
-    )
-    reading = FileStatistics(CsvParameters.model_validate(stored))
+    # As the worker gets it: the parameters stored with the task, defaults filled in.
+    params = CsvParameters.model_validate({"file_id": "0b7e0a54-3c55-4c1f-9d43-2bd1f8f0c6a4"})
+    reading = FileStatistics(params)
 
     reading.feed([b"name;score\nada;1,5\nbob;2,5\n"])
 
-    assert "delimiter" not in stored
+    assert params.delimiter is None
     assert set(reading.finish().columns) == {"name", "score"}

@@ -14,11 +14,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from taskbus.errors import Retry
-from taskbus.parameters import EmailParameters, Recipient
 from taskbus.worker.claim import ClaimLost
 from taskbus_worker_email.handler import CHECKPOINT_EVERY, EmailResult, send_batch
 from taskbus_worker_email.journal import FAILURES_DESCRIBED, REPLY_CHARS
 from taskbus_worker_email.message import message_id
+from taskbus_worker_email.parameters import EmailParameters, Recipient
 from taskbus_worker_email.settings import EmailWorkerSettings
 from taskbus_worker_email.smtp import Mailer, Misconfigured
 

@@ -3,8 +3,8 @@
 from uuid import uuid4
 
 import pytest
-from taskbus.parameters import Recipient
 from taskbus_worker_email.message import compose, message_id, render
+from taskbus_worker_email.parameters import Recipient
 from taskbus_worker_email.settings import EmailWorkerSettings
 
 ADA = Recipient(email="ada@example.test", name="Ada")

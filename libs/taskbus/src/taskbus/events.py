@@ -15,7 +15,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from taskbus.tasks import TaskType
+from taskbus.tasks import TaskTypeName
 
 FailureReason = Literal["error", "timeout", "max_deliver"]
 
@@ -28,7 +28,7 @@ class _Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     task_id: UUID
-    task_type: TaskType
+    task_type: TaskTypeName
     time: AwareDatetime = Field(default_factory=utcnow)
 
 

@@ -10,8 +10,6 @@ No subject string is spelled anywhere else.
 from dataclasses import dataclass
 from uuid import UUID
 
-from taskbus.tasks import TaskType
-
 WORK_KINDS = ("submitted", "retried")
 
 _KIND_BY_EVENT = {
@@ -26,9 +24,9 @@ _KIND_BY_EVENT = {
 }
 
 
-def worker_consumer(task_type: TaskType) -> str:
+def worker_consumer(task_type: str) -> str:
     """The durable consumer every replica of a worker type shares."""
-    return f"worker-{task_type.value.replace('_', '-')}"
+    return f"worker-{task_type.replace('_', '-')}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,19 +53,23 @@ class Subjects:
     def workers_bucket(self) -> str:
         return self._bucket("taskbus-workers")
 
+    @property
+    def catalog_bucket(self) -> str:
+        return self._bucket("taskbus-catalog")
+
     def _bucket(self, name: str) -> str:
         return f"{self.namespace}-{name}" if self.namespace else name
 
-    def event(self, event_type: str, task_type: TaskType, task_id: UUID) -> str:
-        return f"{self._root}.{task_type.value}.{_KIND_BY_EVENT[event_type]}.{task_id}"
+    def event(self, event_type: str, task_type: str, task_id: UUID) -> str:
+        return f"{self._root}.{task_type}.{_KIND_BY_EVENT[event_type]}.{task_id}"
 
-    def work(self, task_type: TaskType) -> list[str]:
+    def work(self, task_type: str) -> list[str]:
         """What a worker of ``task_type`` consumes: new submissions and retries."""
-        return [f"{self._root}.{task_type.value}.{kind}.*" for kind in WORK_KINDS]
+        return [f"{self._root}.{task_type}.{kind}.*" for kind in WORK_KINDS]
 
-    def cancel(self, task_type: TaskType, task_id: UUID | None = None) -> str:
+    def cancel(self, task_type: str, task_id: UUID | None = None) -> str:
         """One task's cancellation, or (without an id) every cancellation of a type."""
-        return f"{self._root}.{task_type.value}.cancelled.{task_id or '*'}"
+        return f"{self._root}.{task_type}.cancelled.{task_id or '*'}"
 
     def history(self, task_id: UUID) -> str:
         return f"{self._root}.*.*.{task_id}"

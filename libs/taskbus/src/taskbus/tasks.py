@@ -1,12 +1,18 @@
-"""Task types and statuses: the vocabulary every service shares."""
+"""Task statuses and the shape of a task type's name: the vocabulary every service shares.
+
+Which task types exist is not known here: each worker declares its own (``taskbus.TaskApp``)
+and announces them in the catalog (``taskbus.catalog``).
+"""
 
 from enum import StrEnum
+from typing import Annotated
 
+from pydantic import StringConstraints
 
-class TaskType(StrEnum):
-    CSV_PROCESSING = "csv_processing"
-    EMAIL_SENDING = "email_sending"
-    IMAGE_PROCESSING = "image_processing"
+TASK_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+"""A name is one token of a NATS subject and of a consumer's name: lowercase and ``_``."""
+
+TaskTypeName = Annotated[str, StringConstraints(pattern=TASK_TYPE_PATTERN)]
 
 
 class TaskStatus(StrEnum):
@@ -30,9 +36,3 @@ class TaskStatus(StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILED, TaskStatus.CANCELLED})
-
-DEFAULT_MAX_ATTEMPTS: dict[TaskType, int] = {
-    TaskType.CSV_PROCESSING: 3,
-    TaskType.EMAIL_SENDING: 5,
-    TaskType.IMAGE_PROCESSING: 3,
-}

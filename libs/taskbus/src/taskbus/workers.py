@@ -15,7 +15,7 @@ from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from taskbus.subjects import Subjects
-from taskbus.tasks import TaskType
+from taskbus.tasks import TaskTypeName
 
 log = structlog.get_logger(__name__)
 
@@ -28,7 +28,7 @@ class WorkerStatus(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     worker_id: str
-    task_type: TaskType
+    task_type: TaskTypeName
     current_tasks: list[UUID]
     processed: int
     failed: int
@@ -37,7 +37,8 @@ class WorkerStatus(BaseModel):
 
     @property
     def key(self) -> str:
-        return _KEY_UNSAFE.sub("_", self.worker_id)
+        # One process may serve several types of an app, each with its own entry.
+        return _KEY_UNSAFE.sub("_", f"{self.task_type}.{self.worker_id}")
 
 
 async def workers_bucket(js: JetStreamContext, subjects: Subjects, *, replicas: int) -> KeyValue:

@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from taskbus.catalog import catalog_bucket
 from taskbus.connections import close_nats, connect_nats
 from taskbus.eventlog import EventLog, ensure_stream
 from taskbus.files import ensure_file_bucket
@@ -18,7 +19,7 @@ from taskbus_api.deps import Resources
 from taskbus_api.errors import install_error_handlers
 from taskbus_api.feed import ChangeFeed
 from taskbus_api.readmodel import ReadModel
-from taskbus_api.routes import files, health, overview, stream, tasks
+from taskbus_api.routes import files, health, overview, stream, task_types, tasks
 from taskbus_api.security import (
     ApiKeyRequired,
     BodySizeLimit,
@@ -26,6 +27,7 @@ from taskbus_api.security import (
     TraceRequests,
 )
 from taskbus_api.settings import ApiSettings
+from taskbus_api.task_types import TaskTypes
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +54,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _migrate(settings)
         feed = ChangeFeed(pool, changes_channel(settings.readmodel_schema))
         await feed.start()
+        task_types = TaskTypes(
+            await catalog_bucket(js, settings.subjects, replicas=settings.stream_replicas)
+        )
+        await task_types.start()
         app.state.resources = Resources(
             settings=settings,
             nc=nc,
@@ -60,11 +66,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             eventlog=EventLog(js, settings.subjects),
             feed=feed,
             files=file_store,
+            task_types=task_types,
         )
         log.info("api ready", port=settings.port)
         try:
             yield
         finally:
+            await task_types.stop()
             await feed.stop()
     finally:
         await pool.close()
@@ -99,7 +107,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     if settings.api_key:
         app.add_middleware(ApiKeyRequired, api_key=settings.api_key)
     app.add_middleware(SecurityHeaders)
-    for module in (tasks, stream, overview, health, files):
+    for module in (tasks, stream, overview, health, files, task_types):
         app.include_router(module.router)
     _serve_web(app, settings)
     return app

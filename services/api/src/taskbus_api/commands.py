@@ -13,11 +13,11 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import structlog
 from taskbus import metrics, subjects
+from taskbus.catalog import TaskTypeInfo
 from taskbus.eventlog import EventLog, LogMoved
 from taskbus.events import TaskCancelled, TaskEvent, TaskRetried, TaskSubmitted
 from taskbus.readmodel.fold import fold
 from taskbus.readmodel.state import TaskState
-from taskbus.tasks import DEFAULT_MAX_ATTEMPTS
 
 from taskbus_api.errors import Conflict, Unavailable
 from taskbus_api.schemas import SubmitRequest
@@ -40,13 +40,16 @@ def task_id_for(idempotency_key: str | None) -> UUID:
 
 
 async def submit(
-    eventlog: EventLog, request: SubmitRequest, idempotency_key: str | None
+    eventlog: EventLog,
+    request: SubmitRequest,
+    task_type: TaskTypeInfo,
+    idempotency_key: str | None,
 ) -> TaskState:
     """Append a TaskSubmitted; a key that already names a task answers with that task.
 
     The key's task id is the condition: the event is stored only while the log holds no
     event of that task, however long ago the first submit was. ``request.parameters`` were
-    validated for the task type with the body.
+    checked against ``task_type``'s schema, whose defaults fill what the request leaves out.
     """
     event = TaskSubmitted(
         task_id=task_id_for(idempotency_key),
@@ -54,8 +57,8 @@ async def submit(
         name=request.name,
         parameters=request.parameters,
         attempt=1,
-        max_attempts=request.max_attempts or DEFAULT_MAX_ATTEMPTS[request.task_type],
-        timeout_s=request.timeout_s,
+        max_attempts=request.max_attempts or task_type.max_attempts,
+        timeout_s=request.timeout_s or task_type.timeout_s,
     )
     if idempotency_key is None:
         ack = await eventlog.append(event)

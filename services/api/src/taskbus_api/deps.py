@@ -14,6 +14,7 @@ from taskbus.readmodel.database import Connection
 from taskbus_api.feed import ChangeFeed
 from taskbus_api.readmodel import ReadModel
 from taskbus_api.settings import ApiSettings
+from taskbus_api.task_types import TaskTypes
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Resources:
     eventlog: EventLog
     feed: ChangeFeed
     files: FileStore
+    task_types: TaskTypes
 
 
 def resources_of(request: Request) -> Resources:

@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 from taskbus.readmodel.database import Connection
 from taskbus.readmodel.rows import TASK_COLUMNS, state_from_row
-from taskbus.tasks import TaskStatus, TaskType
+from taskbus.tasks import TaskStatus, TaskTypeName
 
 from taskbus_api.schemas import Task, TaskEventOut
 
@@ -36,7 +36,7 @@ class TaskFilter:
     """
 
     status: TaskStatus | None = None
-    task_type: TaskType | None = None
+    task_type: TaskTypeName | None = None
     q: str | None = None
     task_id: UUID | None = None
 
@@ -62,7 +62,7 @@ class TaskFilter:
             params.append(self.status.value)
             clauses.append(f"status = ${len(params)}")
         if self.task_type is not None:
-            params.append(self.task_type.value)
+            params.append(self.task_type)
             clauses.append(f"task_type = ${len(params)}")
         if self.task_id is not None:
             params.append(self.task_id)
@@ -140,7 +140,7 @@ async def filter_changes(conn: Connection, tasks: Sequence[Task], flt: TaskFilte
     """
     params: list[Any] = [
         [t.id for t in tasks],
-        [t.task_type.value for t in tasks],
+        [t.task_type for t in tasks],
         [t.name for t in tasks],
         [t.status.value for t in tasks],
     ]

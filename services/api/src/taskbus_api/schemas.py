@@ -9,13 +9,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
-from taskbus.parameters import MAX_FIELDS, check_shape, refuse_nul, validate_parameters
+from taskbus.parameters import MAX_FIELDS, check_shape, refuse_nul
 from taskbus.readmodel.state import TaskState
-from taskbus.tasks import TaskStatus, TaskType
+from taskbus.tasks import TaskStatus, TaskTypeName
 
 SearchQuery = Annotated[
     str | None,
@@ -29,12 +28,12 @@ SearchQuery = Annotated[
 
 
 class SubmitRequest(BaseModel):
-    """A submit's body. ``parameters`` come out validated and normalised for ``task_type``, so
-    nothing after the body's validation (the file check, the command) sees a raw field."""
+    """A submit's body. ``parameters`` come out of it shaped (bounded nesting and fields, no
+    NUL); their type's JSON Schema checks them next (``task_types``), then the file check."""
 
     model_config = ConfigDict(extra="forbid")
 
-    task_type: TaskType
+    task_type: TaskTypeName
     parameters: dict[str, Any] = Field(default_factory=dict, validate_default=True)
     name: str | None = Field(None, max_length=200)
     max_attempts: int | None = Field(None, ge=1, le=100)
@@ -50,13 +49,9 @@ class SubmitRequest(BaseModel):
 
     @field_validator("parameters")
     @classmethod
-    def _valid_for_task_type(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
         check_shape(value)
-        task_type = info.data.get("task_type")
-        if task_type is None:
-            return value  # the task type's own error says what is wrong
-        # Its ValidationError's errors are reported located under "parameters".
-        return validate_parameters(task_type, value)
+        return value
 
     @field_validator("name")
     @classmethod
@@ -68,7 +63,7 @@ class SubmitRequest(BaseModel):
 
 class Task(BaseModel):
     id: UUID
-    task_type: TaskType
+    task_type: TaskTypeName
     name: str | None
     status: TaskStatus
     progress: float

@@ -153,7 +153,7 @@ def _scrub(value: Any) -> Any:
 def _state_columns(states: Sequence[TaskState]) -> list[list[Any]]:
     return [
         [s.id for s in states],
-        [s.task_type.value for s in states],
+        [s.task_type for s in states],
         [_text(s.name) for s in states],
         [s.status.value for s in states],
         [s.progress for s in states],

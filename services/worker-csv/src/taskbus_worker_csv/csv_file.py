@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
-from taskbus.parameters import CsvParameters
 
 from taskbus_worker_csv.blocks import Block, BlockCutter
 from taskbus_worker_csv.column_stats import CsvResult, TableStats
+from taskbus_worker_csv.parameters import CsvParameters
 
 Encoding = Literal["utf8", "utf8-lossy"]
 

@@ -16,12 +16,12 @@ from typing import ParamSpec, Protocol, TypeVar
 from nats.errors import Error as NatsError
 from taskbus.errors import Fail, Retry
 from taskbus.files import FileCorrupt
-from taskbus.parameters import CsvParameters
 from taskbus.worker import TaskContext
 
 from taskbus_worker_csv.blocks import RecordTooLong, gathered
 from taskbus_worker_csv.column_stats import CsvResult, TableStats
 from taskbus_worker_csv.csv_file import CsvInputError, FileStatistics
+from taskbus_worker_csv.parameters import CsvParameters
 from taskbus_worker_csv.sources import Batch, synthetic_batches
 
 P = ParamSpec("P")

@@ -20,11 +20,11 @@ from uuid import UUID
 
 from pydantic import BaseModel
 from taskbus.errors import Fail, Retry
-from taskbus.parameters import EmailParameters, Recipient
 from taskbus.worker import TaskContext
 
 from taskbus_worker_email.journal import Journal
 from taskbus_worker_email.message import compose, message_id
+from taskbus_worker_email.parameters import EmailParameters, Recipient
 from taskbus_worker_email.settings import EmailWorkerSettings
 from taskbus_worker_email.smtp import Deferred, Mailer, Misconfigured, Rejected
 

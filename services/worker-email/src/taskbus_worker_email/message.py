@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from uuid import UUID, uuid5
 
-from taskbus.parameters import Recipient
+from taskbus_worker_email.parameters import Recipient
 
 _PLACEHOLDER = re.compile(r"\{(name|email)\}")
 

@@ -23,9 +23,9 @@ from taskbus.files import (
     FileStore,
     derived_file_id,
 )
-from taskbus.parameters import ImageParameters
 from taskbus.worker import TaskContext
 
+from taskbus_worker_image.parameters import ImageParameters
 from taskbus_worker_image.resize import (
     ImageRejected,
     OutputFormat,

@@ -5,7 +5,7 @@ import json
 import asyncpg
 
 from taskbus.readmodel.state import TaskState
-from taskbus.tasks import TaskStatus, TaskType
+from taskbus.tasks import TaskStatus
 
 TASK_COLUMNS = (
     "id, task_type, name, status, progress, progress_message, parameters, result, error,"
@@ -17,7 +17,7 @@ TASK_COLUMNS = (
 def state_from_row(row: asyncpg.Record) -> TaskState:
     return TaskState(
         id=row["id"],
-        task_type=TaskType(row["task_type"]),
+        task_type=row["task_type"],
         name=row["name"],
         status=TaskStatus(row["status"]),
         progress=row["progress"],

@@ -5,13 +5,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from taskbus.tasks import TaskStatus, TaskType
+from taskbus.tasks import TaskStatus, TaskTypeName
 
 
 @dataclass(frozen=True, slots=True)
 class TaskState:
     id: UUID
-    task_type: TaskType
+    task_type: TaskTypeName
     name: str | None
     status: TaskStatus
     progress: float

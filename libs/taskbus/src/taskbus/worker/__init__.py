@@ -1,8 +1,7 @@
-"""The worker runtime: a task type becomes one handler function and a small service."""
+"""The worker runtime: serves the task types an app declares (``taskbus.TaskApp``)."""
 
-from taskbus.worker.attempt import Handler
 from taskbus.worker.context import TaskContext
-from taskbus.worker.runtime import WorkerSpec, run_worker
+from taskbus.worker.runtime import run_app
 from taskbus.worker.settings import WorkerSettings
 
-__all__ = ["Handler", "TaskContext", "WorkerSettings", "WorkerSpec", "run_worker"]
+__all__ = ["TaskContext", "WorkerSettings", "run_app"]

@@ -144,7 +144,7 @@ class Attempt:
         self._started: float | None = None
         self.log = log.bind(
             task_id=str(event.task_id),
-            task_type=event.task_type.value,
+            task_type=event.task_type,
             attempt=event.attempt,
             delivery=self._delivery,
         )
@@ -302,7 +302,7 @@ class Attempt:
             raise ClaimLost(self._claim.seq or 0)
         self.log.info("attempt started", resumed=resume is not None)
         self._started = time.monotonic()
-        metrics.QUEUE_WAIT.labels(event.task_type.value).observe(
+        metrics.QUEUE_WAIT.labels(event.task_type).observe(
             max(0.0, (utcnow() - event.time).total_seconds())
         )
         self._handler_task = asyncio.create_task(self._call_handler(ctx, parameters))
@@ -363,13 +363,13 @@ class Attempt:
             case "cancelled":
                 self.log.info("attempt stopped: task cancelled")
                 await self._msg.ack()
-                metrics.TASKS.labels(self.event.task_type.value, "cancelled").inc()
+                metrics.TASKS.labels(self.event.task_type, "cancelled").inc()
             case _:
                 raise ClaimLost(self._claim.seq or 0)
 
     def _finished(self, outcome: Outcome, *, metric_outcome: str | None = None) -> None:
         self.outcome = outcome
-        task_type = self.event.task_type.value
+        task_type = self.event.task_type
         metrics.TASKS.labels(task_type, metric_outcome or outcome).inc()
         if self._started is not None:
             metrics.TASK_DURATION.labels(task_type).observe(time.monotonic() - self._started)

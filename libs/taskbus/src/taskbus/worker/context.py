@@ -12,7 +12,6 @@ from taskbus.errors import Fail
 from taskbus.eventlog import EventLog
 from taskbus.events import TaskCheckpoint, TaskProgress
 from taskbus.files import FileInfo, FileNotFound, FileReader, FileStore
-from taskbus.tasks import TaskType
 from taskbus.worker.claim import Claim
 
 P = ParamSpec("P")
@@ -38,7 +37,7 @@ class TaskContext:
         claim: Claim,
         *,
         task_id: UUID,
-        task_type: TaskType,
+        task_type: str,
         attempt: int,
         resume: dict[str, Any] | None,
         interval_s: float,
@@ -52,7 +51,7 @@ class TaskContext:
         self.resume = resume
         """The data of this attempt's last checkpoint when it was redelivered, else None."""
         self.log = structlog.get_logger("taskbus.task").bind(
-            task_id=str(task_id), task_type=task_type.value, attempt=attempt
+            task_id=str(task_id), task_type=task_type, attempt=attempt
         )
         self._interval_s = interval_s
         self._checkpoint_max_bytes = checkpoint_max_bytes

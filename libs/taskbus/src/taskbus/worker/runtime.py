@@ -3,7 +3,8 @@
 import asyncio
 import contextlib
 import random
-from dataclasses import dataclass
+from collections.abc import Collection
+from typing import Any
 
 import structlog
 from nats.aio.client import Client as NATS
@@ -13,34 +14,26 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.kv import KeyValue
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from taskbus import metrics, subjects
+from taskbus.app import TaskApp, TaskDef
+from taskbus.catalog import announce, catalog_bucket
 from taskbus.connections import NATS_RETRY_S, NATS_UNAVAILABLE, close_nats, connect_nats
 from taskbus.eventlog import EventLog, ensure_stream
 from taskbus.events import TaskRetried, TaskSubmitted, decode_event, utcnow
 from taskbus.files import ensure_file_bucket
 from taskbus.lifecycle import pause
 from taskbus.probes import serve_probes
-from taskbus.tasks import TaskType
 from taskbus.tracing import configure_tracing, traced
-from taskbus.worker.attempt import Attempt, Handler
+from taskbus.worker.attempt import Attempt
 from taskbus.worker.settings import WorkerSettings
 from taskbus.workers import HEARTBEAT_S, WorkerStatus, workers_bucket
 
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class WorkerSpec:
-    """A task type's worker: its handler and the model its parameters must satisfy."""
-
-    task_type: TaskType
-    handler: Handler
-    parameters_model: type[BaseModel]
-
-
-def consumer_config(task_type: TaskType, settings: WorkerSettings) -> ConsumerConfig:
+def consumer_config(task_type: str, settings: WorkerSettings) -> ConsumerConfig:
     """One durable pull consumer per type, shared by every replica of that type's worker.
 
     JetStream never gives up on a message (``max_deliver`` -1): its max-deliveries notice is
@@ -61,8 +54,10 @@ def consumer_config(task_type: TaskType, settings: WorkerSettings) -> ConsumerCo
 
 
 class Worker:
+    """Serves one task type: its durable consumer, its cancels, its heartbeat entry."""
+
     def __init__(
-        self, spec: WorkerSpec, settings: WorkerSettings, nc: NATS, ready: asyncio.Event
+        self, spec: TaskDef[Any, Any], settings: WorkerSettings, nc: NATS, ready: asyncio.Event
     ) -> None:
         self._spec = spec
         self._settings = settings
@@ -80,8 +75,7 @@ class Worker:
         self._ready = ready
 
     async def run(self, stop: asyncio.Event) -> None:
-        task_type = self._spec.task_type
-        await ensure_stream(self._js, self._settings)
+        task_type = self._spec.name
         # Handlers read inputs from and store artifacts in it (TaskContext.files).
         await ensure_file_bucket(self._js, self._settings)
         stream = self._subjects.stream
@@ -99,7 +93,7 @@ class Worker:
         kv = await workers_bucket(self._js, self._subjects, replicas=self._settings.stream_replicas)
         heartbeat = asyncio.create_task(self._heartbeat(kv))
         self._ready.set()
-        log.info("worker ready", task_type=task_type.value, worker_id=self._settings.worker_id)
+        log.info("worker ready", task_type=task_type, worker_id=self._settings.worker_id)
         while not stop.is_set():
             await self._fetch_and_start(work, stop)
         heartbeat.cancel()
@@ -162,12 +156,12 @@ class Worker:
             msg,
             event,
             handler=self._spec.handler,
-            parameters_model=self._spec.parameters_model,
+            parameters_model=self._spec.parameters,
             settings=self._settings,
             rng=self._rng,
         )
         self._running.add(attempt)
-        task_type = event.task_type.value
+        task_type = event.task_type
         in_flight = metrics.TASKS_IN_FLIGHT.labels(task_type)
         in_flight.inc()
         try:
@@ -189,7 +183,7 @@ class Worker:
     def _status(self) -> WorkerStatus:
         return WorkerStatus(
             worker_id=self._settings.worker_id,
-            task_type=self._spec.task_type,
+            task_type=self._spec.name,
             current_tasks=sorted({attempt.task_id for attempt in self._running}),
             processed=self._processed,
             failed=self._failed,
@@ -225,16 +219,30 @@ class Worker:
                 await asyncio.wait(pending, timeout=5)
 
 
-async def run_worker(
-    spec: WorkerSpec,
+async def run_app(
+    app: TaskApp,
     settings: WorkerSettings,
     stop: asyncio.Event,
     *,
+    only: Collection[str] = (),
     ready: asyncio.Event | None = None,
 ) -> None:
-    """Connect, serve ``spec``'s task type until ``stop`` is set, then drain and close."""
-    configure_tracing(f"worker-{spec.task_type.value}")
-    nc = await connect_nats(settings.nats_url, name=f"worker-{spec.task_type.value}")
+    """Connect, announce and serve ``app``'s task types (or those in ``only``) until ``stop``.
+
+    One connection and one probe port for the process; one durable consumer per type, so
+    each type keeps its own queue however its workers are grouped into services.
+    """
+    unknown = set(only) - set(app.tasks)
+    if unknown:
+        raise ValueError(
+            f"app {app.name!r} declares no task type {', '.join(sorted(unknown))}; "
+            f"it declares {', '.join(sorted(app.tasks)) or 'none'}"
+        )
+    specs = [spec for name, spec in app.tasks.items() if not only or name in only]
+    if not specs:
+        raise ValueError(f"app {app.name!r} declares no task types")
+    configure_tracing(f"worker-{app.name}")
+    nc = await connect_nats(settings.nats_url, name=f"worker-{app.name}")
     ready = ready or asyncio.Event()
     probes = None
     if settings.health_port is not None:
@@ -247,8 +255,34 @@ async def run_worker(
             )
         )
     try:
-        await Worker(spec, settings, nc, ready).run(stop)
+        js = nc.jetstream()
+        await ensure_stream(js, settings)
+        kv = await catalog_bucket(js, settings.subjects, replicas=settings.stream_replicas)
+        for spec in specs:
+            await announce(kv, spec.info())
+        readied = [asyncio.Event() for _ in specs]
+        serving = [
+            asyncio.create_task(Worker(spec, settings, nc, each).run(stop))
+            for spec, each in zip(specs, readied, strict=True)
+        ]
+        await _all_ready(readied, serving)
+        ready.set()
+        await asyncio.gather(*serving)
     finally:
         await close_nats(nc)
         if probes is not None:
             await probes
+
+
+async def _all_ready(readied: list[asyncio.Event], serving: list[asyncio.Task[None]]) -> None:
+    """Wait until every type's worker is ready; a worker that failed to start raises here."""
+    waits = [asyncio.create_task(event.wait()) for event in readied]
+    try:
+        while not all(event.is_set() for event in readied):
+            done, _ = await asyncio.wait([*waits, *serving], return_when=asyncio.FIRST_COMPLETED)
+            for task in done & set(serving):
+                task.result()
+                raise RuntimeError("a task type's worker stopped before it was ready")
+    finally:
+        for wait in waits:
+            wait.cancel()

@@ -17,8 +17,9 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+from taskbus.catalog import TaskTypeInfo
 from taskbus.files import FileInfo, FileNotFound, FileStore
-from taskbus.tasks import TaskType
+from taskbus.tasks import TaskTypeName
 
 from taskbus_api.deps import ResourcesDep
 from taskbus_api.errors import NotFound, brief
@@ -26,18 +27,22 @@ from taskbus_api.multipart import MultipartFile, UnsupportedUpload, UploadTooLar
 
 router = APIRouter(prefix="/api/files", tags=["files"])
 
-ACCEPTED_TYPES: dict[TaskType, frozenset[str]] = {
-    TaskType.CSV_PROCESSING: frozenset(
-        {"text/csv", "text/plain", "text/tab-separated-values", "application/vnd.ms-excel"}
-    ),
-    TaskType.IMAGE_PROCESSING: frozenset(
-        {"image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp"}
-    ),
-}
-"""What each task type takes as input files. Excel's CSV type is listed because Windows
-browsers send it for every ``.csv`` file."""
-
-_ANY_USE = frozenset().union(*ACCEPTED_TYPES.values())
+UPLOADABLE = frozenset(
+    {
+        "text/csv",
+        "text/plain",
+        "text/tab-separated-values",
+        "application/vnd.ms-excel",
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "image/bmp",
+    }
+)
+"""What an upload may be when no task type narrows it, and what a ``FileRef`` that names no
+content types takes. Excel's CSV type is listed because Windows browsers send it for every
+``.csv`` file."""
 _GENERIC_TYPES = frozenset({"", "application/octet-stream"})
 # Multipart framing around the file: boundaries and part headers.
 _FRAMING_BYTES = 64 * 1024
@@ -84,7 +89,8 @@ async def upload_file(
     request: Request,
     resources: ResourcesDep,
     purpose: Annotated[
-        TaskType | None, Query(description="The task type the file is for; narrows its types.")
+        TaskTypeName | None,
+        Query(description="The task type the file is for; narrows its types."),
     ] = None,
 ) -> FileOut:
     """Store the multipart field ``file``; 413 past the size limit, 415 for a type not taken."""
@@ -96,9 +102,9 @@ async def upload_file(
     await upload.start()
     name = display_name(upload.filename)
     content_type = content_type_of(upload.content_type, name)
-    accepted = _ANY_USE if purpose is None else ACCEPTED_TYPES.get(purpose, frozenset())
+    accepted = _accepted_for(resources.task_types.get(purpose)) if purpose else UPLOADABLE
     if content_type not in accepted:
-        use = "any task" if purpose is None else purpose.value
+        use = "any task" if purpose is None else purpose
         listed = ", ".join(sorted(accepted)) or "no files"
         raise UnsupportedUpload(
             f"{brief(content_type)} is not accepted for {use}; accepted: {listed}"
@@ -127,28 +133,37 @@ async def download_file(file_id: UUID, resources: ResourcesDep) -> StreamingResp
     )
 
 
-def _file_references(parameters: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
-    references: list[tuple[tuple[str | int, ...], str]] = []
-    if "file_id" in parameters:
-        references.append((("file_id",), parameters["file_id"]))
-    for index, file_id in enumerate(parameters.get("file_ids", ())):
-        references.append((("file_ids", index), file_id))
+def _accepted_for(task_type: TaskTypeInfo | None) -> frozenset[str]:
+    """What ``task_type``'s file parameters take together (nothing for an unknown type)."""
+    if task_type is None:
+        return frozenset()
+    return frozenset().union(*(field.accept or UPLOADABLE for field in task_type.file_fields))
+
+
+def _file_references(
+    task_type: TaskTypeInfo, parameters: dict[str, Any]
+) -> list[tuple[tuple[str | int, ...], str, frozenset[str]]]:
+    references: list[tuple[tuple[str | int, ...], str, frozenset[str]]] = []
+    for field in task_type.file_fields:
+        value = parameters.get(field.name)
+        accepted = frozenset(field.accept) or UPLOADABLE
+        if field.multiple and isinstance(value, list):
+            references.extend(((field.name, i), item, accepted) for i, item in enumerate(value))
+        elif not field.multiple and isinstance(value, str):
+            references.append(((field.name,), value, accepted))
     return references
 
 
 async def check_file_inputs(
-    files: FileStore, task_type: TaskType, parameters: dict[str, Any]
+    files: FileStore, task_type: TaskTypeInfo, parameters: dict[str, Any]
 ) -> None:
-    """Every file a task names must exist and be of a type its task type takes (else 422).
+    """Every file a task names must exist and be of a type its parameter takes (else 422).
 
-    ``parameters`` are a ``SubmitRequest``'s, validated for ``task_type``: ``file_id`` is a
-    short string and ``file_ids`` a list of at most 500 of them.
+    ``parameters`` fit the type's schema: a file parameter is a short string or a bounded
+    list of them.
     """
-    accepted = ACCEPTED_TYPES.get(task_type)
-    if accepted is None:
-        return
     errors = []
-    for location, file_id in _file_references(parameters):
+    for location, file_id, accepted in _file_references(task_type, parameters):
         try:
             info = await files.info(file_id)
         except FileNotFound:
@@ -156,7 +171,7 @@ async def check_file_inputs(
         else:
             if info.content_type in accepted:
                 continue
-            problem = f"file {file_id} is {info.content_type}; {task_type.value} takes " + (
+            problem = f"file {file_id} is {info.content_type}; {task_type.name} takes " + (
                 ", ".join(sorted(accepted))
             )
         errors.append(

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from taskbus.events import utcnow
 from taskbus.readmodel.database import Connection
 from taskbus.subjects import worker_consumer
-from taskbus.tasks import TaskStatus, TaskType
+from taskbus.tasks import TaskStatus
 from taskbus.workers import WorkerStatus, live_workers, workers_bucket
 
 from taskbus_api.deps import ConnectionDep, Resources, ResourcesDep
@@ -31,9 +31,9 @@ class QueueDepth(BaseModel):
 
 class Stats(BaseModel):
     by_status: dict[TaskStatus, int]
-    by_type: dict[TaskType, dict[TaskStatus, int]]
+    by_type: dict[str, dict[TaskStatus, int]]
     throughput: list[MinuteThroughput]
-    queues: dict[TaskType, QueueDepth]
+    queues: dict[str, QueueDepth]
 
 
 class WorkerList(BaseModel):
@@ -42,16 +42,21 @@ class WorkerList(BaseModel):
 
 @router.get("/stats", response_model=Stats)
 async def stats(resources: ResourcesDep, conn: ConnectionDep) -> Stats:
-    """Counts per status and type, completions per minute over the last hour, queue depths."""
-    by_type = {t: dict.fromkeys(TaskStatus, 0) for t in TaskType}
+    """Counts per status and type, completions per minute over the last hour, queue depths.
+
+    Every type of the catalog is listed, and any other that tasks in the read model have.
+    """
+    known = resources.task_types.names()
+    by_type = {name: dict.fromkeys(TaskStatus, 0) for name in known}
     for row in await conn.fetch("SELECT task_type, status, count(*) AS n FROM tasks GROUP BY 1, 2"):
-        by_type[TaskType(row["task_type"])][TaskStatus(row["status"])] = row["n"]
+        counts = by_type.setdefault(row["task_type"], dict.fromkeys(TaskStatus, 0))
+        counts[TaskStatus(row["status"])] = row["n"]
     by_status = {s: sum(counts[s] for counts in by_type.values()) for s in TaskStatus}
     return Stats(
         by_status=by_status,
         by_type=by_type,
         throughput=await _throughput(conn),
-        queues={t: await _queue_depth(resources, t) for t in TaskType},
+        queues={name: await _queue_depth(resources, name) for name in known},
     )
 
 
@@ -80,7 +85,7 @@ async def _throughput(conn: Connection) -> list[MinuteThroughput]:
     return list(minutes.values())
 
 
-async def _queue_depth(resources: Resources, task_type: TaskType) -> QueueDepth:
+async def _queue_depth(resources: Resources, task_type: str) -> QueueDepth:
     """Pending: not yet delivered to any worker; in flight: delivered, not yet acked."""
     js = resources.eventlog.js
     try:

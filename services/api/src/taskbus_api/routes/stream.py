@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
-from taskbus.tasks import TaskStatus, TaskType
+from taskbus.tasks import TaskStatus, TaskTypeName
 
 from taskbus_api.deps import Resources, ResourcesDep
 from taskbus_api.errors import Unavailable
@@ -44,7 +44,7 @@ class _EventStream(EventSourceResponse):
 @router.get("/api/stream", response_class=EventSourceResponse)
 async def stream(
     resources: ResourcesDep,
-    task_type: TaskType | None = None,
+    task_type: TaskTypeName | None = None,
     status: TaskStatus | None = None,
     task_id: UUID | None = None,
     q: SearchQuery = None,

@@ -8,7 +8,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, status
-from taskbus.tasks import TaskStatus, TaskType
+from taskbus.tasks import TaskStatus, TaskTypeName
 
 from taskbus_api import commands, queries, reads
 from taskbus_api.deps import ResourcesDep
@@ -45,8 +45,9 @@ async def submit_task(
 ) -> Task:
     """Submit a task; 201 once the event is stored. A known ``Idempotency-Key`` answers with
     the task it first submitted, whatever has happened to it since."""
-    await check_file_inputs(resources.files, body.task_type, body.parameters)
-    outcome = await commands.submit(resources.eventlog, body, idempotency_key)
+    task_type = resources.task_types.check(body.task_type, body.parameters)
+    await check_file_inputs(resources.files, task_type, body.parameters)
+    outcome = await commands.submit(resources.eventlog, body, task_type, idempotency_key)
     return await settle(resources, outcome, wait)
 
 
@@ -54,7 +55,7 @@ async def submit_task(
 async def list_tasks(
     resources: ResourcesDep,
     status: TaskStatus | None = None,
-    task_type: TaskType | None = None,
+    task_type: TaskTypeName | None = None,
     q: SearchQuery = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[int | None, Query(ge=0, le=_MAX_SEQ)] = None,

@@ -1,0 +1,146 @@
+"""Declaring task types in Python: ``TaskApp`` and its ``@app.task`` decorator.
+
+One declaration is everything the system knows about a type: the handler, the pydantic
+models of its parameters and result (read from the handler's annotations), its defaults
+and description, and which parameters are uploaded files (``FileRef``). The worker runs
+it (``taskbus worker MODULE:APP``) and announces it in the catalog, from which the API,
+the UI and the CLI learn the type.
+"""
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, get_type_hints
+
+from pydantic import BaseModel, GetJsonSchemaHandler, StringConstraints
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+
+from taskbus.catalog import ACCEPT_KEY, FILE_FORMAT, TaskTypeInfo, file_fields, schema_version
+from taskbus.tasks import TASK_TYPE_PATTERN
+
+if TYPE_CHECKING:
+    # The runtime imports this module: at run time the name is only ever an annotation.
+    from taskbus.worker.context import TaskContext
+
+P = TypeVar("P", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel | dict[str, Any])
+
+
+@dataclass(frozen=True, slots=True)
+class _FileMarker:
+    accept: tuple[str, ...] = ()
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["format"] = FILE_FORMAT
+        if self.accept:
+            schema[ACCEPT_KEY] = list(self.accept)
+        return schema
+
+
+# The store's ids are UUIDs (36 characters); the bound keeps a wrong one's error message short.
+FileRef = Annotated[str, StringConstraints(min_length=1, max_length=64), _FileMarker()]
+"""A parameter naming a file uploaded with ``POST /api/files``: the API checks it exists."""
+
+
+def accepts(*content_types: str) -> Any:
+    """Narrow a ``FileRef`` to files of ``content_types``: ``Annotated[FileRef, accepts(...)]``."""
+    return _FileMarker(tuple(content_types))
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDef(Generic[P, R]):
+    """One task type: what ``@app.task`` makes of a handler."""
+
+    name: str
+    app: str
+    handler: "Callable[[TaskContext, P], Awaitable[R]]"
+    parameters: type[P]
+    result: type[BaseModel] | None
+    max_attempts: int
+    timeout_s: float | None
+    description: str
+
+    async def __call__(self, ctx: "TaskContext", params: P) -> R:
+        return await self.handler(ctx, params)
+
+    def info(self) -> TaskTypeInfo:
+        """The type as the catalog lists it."""
+        parameters_schema = self.parameters.model_json_schema()
+        result_schema = self.result.model_json_schema() if self.result is not None else None
+        return TaskTypeInfo(
+            name=self.name,
+            app=self.app,
+            description=self.description,
+            parameters_schema=parameters_schema,
+            result_schema=result_schema,
+            max_attempts=self.max_attempts,
+            timeout_s=self.timeout_s,
+            file_fields=file_fields(parameters_schema),
+            version=schema_version(
+                parameters_schema, result_schema, self.max_attempts, self.timeout_s
+            ),
+        )
+
+
+class TaskApp:
+    """A group of task types served together by one worker service."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.tasks: dict[str, TaskDef[Any, Any]] = {}
+
+    def task(
+        self,
+        name: str,
+        *,
+        max_attempts: int = 3,
+        timeout_s: float | None = None,
+        description: str | None = None,
+    ) -> "Callable[[Callable[[TaskContext, P], Awaitable[R]]], TaskDef[P, R]]":
+        """Declare the decorated ``async def handler(ctx, params: Model) -> Result`` as ``name``.
+
+        ``max_attempts`` and ``timeout_s`` are the defaults a submit may override; the
+        description defaults to the handler's docstring.
+        """
+        if re.fullmatch(TASK_TYPE_PATTERN, name) is None:
+            raise ValueError(f"task type {name!r} does not match {TASK_TYPE_PATTERN}")
+        if name in self.tasks:
+            raise ValueError(f"task type {name!r} is declared twice in app {self.name!r}")
+        if max_attempts < 1 or (timeout_s is not None and timeout_s <= 0):
+            raise ValueError("max_attempts must be at least 1 and timeout_s positive")
+
+        def declare(handler: "Callable[[TaskContext, P], Awaitable[R]]") -> TaskDef[P, R]:
+            parameters, result = _models_of(handler)
+            declared = TaskDef(
+                name=name,
+                app=self.name,
+                handler=handler,
+                parameters=parameters,
+                result=result,
+                max_attempts=max_attempts,
+                timeout_s=timeout_s,
+                description=description or inspect.getdoc(handler) or "",
+            )
+            self.tasks[name] = declared
+            return declared
+
+        return declare
+
+
+def _models_of(handler: Callable[..., Any]) -> tuple[Any, type[BaseModel] | None]:
+    """The handler's parameters model and result model (None for a plain dict), by its hints."""
+    hints = get_type_hints(handler)
+    parameters = list(inspect.signature(handler).parameters)
+    if len(parameters) < 2 or parameters[1] not in hints:
+        raise TypeError(f"{handler.__qualname__} must take (ctx, params: SomeModel)")
+    model = hints[parameters[1]]
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"{handler.__qualname__}'s parameters must be a pydantic model")
+    returned = hints.get("return")
+    result = returned if isinstance(returned, type) and issubclass(returned, BaseModel) else None
+    return model, result

@@ -1,0 +1,1 @@
+"""The ``taskbus`` command line."""
