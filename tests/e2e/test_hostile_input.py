@@ -74,19 +74,19 @@ HOSTILE = [
     pytest.param(
         _body("image_processing", '{"file_ids":5}'),
         422,
-        "'file_ids']: Input should be a valid list",
+        "'file_ids']: 5 is not of type 'array'",
         id="file-ids-5",
     ),
     pytest.param(
         _body("image_processing", '{"file_ids":true}'),
         422,
-        "'file_ids']: Input should be a valid list",
+        "'file_ids']: True is not of type 'array'",
         id="file-ids-true",
     ),
     pytest.param(
         _body("image_processing", '{"file_ids":"' + "a" * 1_000_000 + '"}'),
         422,
-        "'file_ids']: Input should be a valid list",
+        "aaaaaaaaa… is not of type 'array'",
         id="file-ids-1mb-string",
     ),
     pytest.param(
@@ -130,7 +130,7 @@ HOSTILE = [
     pytest.param(
         _body("email_sending", json.dumps({"recipients": ["a@"] * 10_000})),
         422,
-        "and 19,990 more errors, not shown",
+        "'a@' is not an email address",
         id="10000-bad-recipients",
     ),
     pytest.param(
@@ -142,7 +142,7 @@ HOSTILE = [
     pytest.param(
         _body("csv_processing", '{"num_rows":' + "9" * 4000 + "}"),
         422,
-        "'num_rows']: Input should be less than or equal to 5000000",
+        "9999999999… is greater than the maximum of 5000000",
         id="4000-digit-number",
     ),
     pytest.param(
@@ -154,7 +154,7 @@ HOSTILE = [
     pytest.param(
         _body("csv_processing", '{"processing_time":Infinity}'),
         422,
-        "'processing_time']: Input should be less than or equal to 3600",
+        "'processing_time']: inf is greater than the maximum of 3600",
         id="infinite-pacing",
     ),
 ]
@@ -182,8 +182,9 @@ def test_a_refused_input_is_echoed_short_and_encodable(system: System) -> None:
     )
 
     (error,) = response.json()["detail"]
-    assert error["loc"] == ["body", "parameters", "subject"]
-    assert error["input"] == "x" * 100 + "…"
+    assert error["loc"] == ["body", "parameters"]
+    assert error["msg"].startswith("Value error, parameters.'subject': unable to parse raw data")
+    assert len(response.content) < 1000
     surrogate, _ = _post_raw(system, _body("csv_processing", "{}", ',"name":"a\\ud800b"'))
     assert surrogate.json()["detail"][0]["input"] == "a\\ud800b"
 

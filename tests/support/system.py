@@ -25,6 +25,12 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 from httpx_sse import connect_sse
+from taskbus.app import announce_app
+from taskbus.connections import close_nats, connect_nats
+from taskbus.settings import CommonSettings
+from taskbus_worker_csv.tasks import app as csv_app
+from taskbus_worker_email.tasks import app as email_app
+from taskbus_worker_image.tasks import app as image_app
 
 SERVICES = (
     "taskbus-api",
@@ -41,9 +47,12 @@ _READY_LINES = {
     "taskbus-worker-csv": "worker ready",
     "taskbus-worker-email": "worker ready",
     "taskbus-worker-image": "worker ready",
+    # `taskbus worker MODULE:APP`, a user's app.
+    "taskbus": "worker ready",
 }
 
 Task = dict[str, Any]
+BUILTIN_APPS = (csv_app, email_app, image_app)
 
 
 def free_port() -> int:
@@ -274,6 +283,18 @@ def create_database(database_url: str) -> str:
     return urlsplit(database_url)._replace(path=f"/{name}").geturl()
 
 
+async def announce_builtin_types(nats_url: str, namespace: str) -> None:
+    """As a deployment does before it starts the API: the built-in types are in the catalog
+    even while no worker of theirs runs, so their tasks are taken and wait PENDING."""
+    settings = CommonSettings.model_validate({"nats_url": nats_url, "namespace": namespace})
+    nc = await connect_nats(settings.nats_url, name="test-announce")
+    try:
+        for app in BUILTIN_APPS:
+            await announce_app(nc.jetstream(), settings, app)
+    finally:
+        await close_nats(nc)
+
+
 @contextmanager
 def running_system(
     *,
@@ -304,6 +325,7 @@ def running_system(
         **(extra_env or {}),
     }
     system = System(namespace, env, log_dir, f"http://127.0.0.1:{port}")
+    asyncio.run(announce_builtin_types(nats_url, namespace))
     try:
         for service in services:
             system.start(service)

@@ -9,15 +9,25 @@ the UI and the CLI learn the type.
 
 import inspect
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, get_type_hints
 
+from nats.js import JetStreamContext
 from pydantic import BaseModel, GetJsonSchemaHandler, StringConstraints
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from taskbus.catalog import ACCEPT_KEY, FILE_FORMAT, TaskTypeInfo, file_fields, schema_version
+from taskbus.catalog import (
+    ACCEPT_KEY,
+    FILE_FORMAT,
+    TaskTypeInfo,
+    announce,
+    catalog_bucket,
+    file_fields,
+    schema_version,
+)
+from taskbus.settings import CommonSettings
 from taskbus.tasks import TASK_TYPE_PATTERN
 
 if TYPE_CHECKING:
@@ -144,3 +154,17 @@ def _models_of(handler: Callable[..., Any]) -> tuple[Any, type[BaseModel] | None
     returned = hints.get("return")
     result = returned if isinstance(returned, type) and issubclass(returned, BaseModel) else None
     return model, result
+
+
+async def announce_app(
+    js: JetStreamContext, settings: CommonSettings, app: TaskApp, *, only: Collection[str] = ()
+) -> None:
+    """Enter ``app``'s task types (or those in ``only``) in the catalog of ``settings``.
+
+    Workers do it when they start; a deployment may do it before any worker runs, so the API
+    takes the types' tasks from the first minute and they wait PENDING for a worker.
+    """
+    kv = await catalog_bucket(js, settings.subjects, replicas=settings.stream_replicas)
+    for name, spec in app.tasks.items():
+        if not only or name in only:
+            await announce(kv, spec.info())

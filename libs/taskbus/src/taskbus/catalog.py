@@ -27,6 +27,8 @@ FILE_FORMAT = "taskbus-file"
 """The JSON Schema ``format`` of a parameter naming an uploaded file."""
 ACCEPT_KEY = "x-taskbus-accept"
 """The JSON Schema keyword listing the content types a file parameter takes."""
+EXPECTED_KEY = "x-taskbus-expected"
+"""The JSON Schema keyword naming what a ``pattern`` stands for, for its error message."""
 
 
 class FileField(BaseModel):

@@ -3,7 +3,15 @@
 from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+from taskbus.catalog import EXPECTED_KEY
 from taskbus.parameters import (
     Parameters,
     default_to_synthetic,
@@ -26,7 +34,20 @@ def _email_address(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
-EmailAddress = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email_address)]
+EmailAddress = Annotated[
+    str,
+    StringConstraints(max_length=320),
+    AfterValidator(_email_address),
+    # What the API can check before the worker does (email_validator is the authority).
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 320,
+            "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+            EXPECTED_KEY: "an email address",
+        }
+    ),
+]
 
 
 class Recipient(Parameters):

@@ -17,8 +17,7 @@ from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from taskbus import metrics, subjects
-from taskbus.app import TaskApp, TaskDef
-from taskbus.catalog import announce, catalog_bucket
+from taskbus.app import TaskApp, TaskDef, announce_app
 from taskbus.connections import NATS_RETRY_S, NATS_UNAVAILABLE, close_nats, connect_nats
 from taskbus.eventlog import EventLog, ensure_stream
 from taskbus.events import TaskRetried, TaskSubmitted, decode_event, utcnow
@@ -257,9 +256,7 @@ async def run_app(
     try:
         js = nc.jetstream()
         await ensure_stream(js, settings)
-        kv = await catalog_bucket(js, settings.subjects, replicas=settings.stream_replicas)
-        for spec in specs:
-            await announce(kv, spec.info())
+        await announce_app(js, settings, app, only=only)
         readied = [asyncio.Event() for _ in specs]
         serving = [
             asyncio.create_task(Worker(spec, settings, nc, each).run(stop))

@@ -1,0 +1,99 @@
+"""A task type declared only in tests/ (tests/apps/dice.py) runs like a built-in.
+
+Started with ``taskbus worker apps.dice:app``; the API learns it from the catalog: its
+schema refuses bad parameters with a 422 naming the field, its defaults apply, its tasks
+stream their progress and end with the typed result.
+"""
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.system import System
+
+pytestmark = pytest.mark.e2e
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def dice_worker(system: System) -> Iterator[System]:
+    system.start(
+        "taskbus", "worker", "apps.dice:app", env={"PYTHONPATH": str(TESTS)}, name="worker-games"
+    )
+    try:
+        yield system
+    finally:
+        system.stop("worker-games")
+
+
+def test_the_catalog_lists_the_type_with_its_schema_and_worker(dice_worker: System) -> None:
+    items = dice_worker.client.get("/api/task-types").json()["items"]
+    [dice] = [item for item in items if item["name"] == "roll_dice"]
+
+    assert dice["app"] == "games"
+    assert dice["description"] == "Roll some dice and add them up."
+    assert set(dice["parameters_schema"]["properties"]) == {"dice", "sides", "seed"}
+    assert dice["result_schema"]["required"] == ["rolls", "total"]
+    assert (dice["max_attempts"], dice["timeout_s"]) == (2, 30)
+    assert dice["workers"] >= 1
+    assert {"csv_processing", "email_sending", "image_processing"} <= {i["name"] for i in items}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "location", "words"),
+    [
+        ({"sides": 1}, ["body", "parameters", "sides"], "minimum of 2"),
+        ({"dice": "two"}, ["body", "parameters", "dice"], "not of type 'integer'"),
+        ({"colour": "red"}, ["body", "parameters", "colour"], "not permitted"),
+    ],
+)
+def test_parameters_its_schema_refuses_are_a_422_naming_the_field(
+    dice_worker: System, parameters: dict[str, object], location: list[str], words: str
+) -> None:
+    response = dice_worker.client.post(
+        "/api/tasks/submit", json={"task_type": "roll_dice", "parameters": parameters}
+    )
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == location
+    assert words in error["msg"]
+
+
+def test_an_unknown_type_is_a_422_listing_the_known_ones(dice_worker: System) -> None:
+    response = dice_worker.client.post(
+        "/api/tasks/submit", json={"task_type": "roll_die", "parameters": {}}
+    )
+
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "task_type"]
+    assert "unknown task type 'roll_die'" in error["msg"]
+    assert "roll_dice" in error["msg"]
+
+
+def test_a_task_of_the_type_streams_its_progress_and_ends_with_its_result(
+    dice_worker: System,
+) -> None:
+    response = dice_worker.client.post(
+        "/api/tasks/submit",
+        json={"task_type": "roll_dice", "parameters": {"dice": 4, "sides": 20, "seed": 7}},
+    )
+    assert response.status_code == 201, response.text
+    task = response.json()
+    assert (task["max_attempts"], task["timeout_s"]) == (2, 30)
+
+    seen = []
+    for update in dice_worker.watch(task["id"]):
+        seen.append(update)
+        if update["status"] in ("SUCCESS", "FAILED"):
+            break
+
+    done = seen[-1]
+    rng = random.Random(7)
+    rolls = [rng.randint(1, 20) for _ in range(4)]
+    assert done["status"] == "SUCCESS", done["error"]
+    assert done["result"] == {"rolls": rolls, "total": sum(rolls)}
+    assert "RUNNING" in [update["status"] for update in seen]
