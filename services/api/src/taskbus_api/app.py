@@ -14,14 +14,16 @@ from taskbus.files import ensure_file_bucket
 from taskbus.readmodel.database import create_pool
 from taskbus.readmodel.schema import migrate
 
+from taskbus_api.access import check_every_route_guarded, configured_access
 from taskbus_api.deps import Resources
 from taskbus_api.errors import install_error_handlers
 from taskbus_api.feed import ChangeFeed
 from taskbus_api.readmodel import ReadModel
-from taskbus_api.routes import files, health, overview, stream, tasks
+from taskbus_api.routes import audit, files, health, overview, session, stream, tasks
 from taskbus_api.security import (
-    ApiKeyRequired,
     BodySizeLimit,
+    CrossSiteRefusal,
+    HostCheck,
     SecurityHeaders,
     TraceRequests,
 )
@@ -92,15 +94,18 @@ def create_app(settings: ApiSettings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.access = configured_access(settings)
     install_error_handlers(app)
     # Added innermost first: security headers go on every response, refusals included.
     app.add_middleware(TraceRequests)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    if settings.api_key:
-        app.add_middleware(ApiKeyRequired, api_key=settings.api_key)
+    app.add_middleware(CrossSiteRefusal)
+    app.add_middleware(HostCheck, allowed_hosts=settings.allowed_host_list)
     app.add_middleware(SecurityHeaders)
-    for module in (tasks, stream, overview, health, files):
-        app.include_router(module.router)
+    routers = [module.router for module in (tasks, stream, overview, health, files, session, audit)]
+    check_every_route_guarded(routers)
+    for router in routers:
+        app.include_router(router)
     _serve_web(app, settings)
     return app
 
