@@ -59,15 +59,37 @@ def stream_config(settings: CommonSettings) -> StreamConfig:
 
 
 async def ensure_stream(js: JetStreamContext, settings: CommonSettings) -> None:
-    """Create the stream, or bring an existing one to the configured shape."""
+    """Create the stream, or bring an existing one to the configured shape.
+
+    A stream already in shape is left alone, with no update asked for: under least privilege
+    only the admin may create or update it (docs/design.md, "Threat model"), and the services
+    that call this at start then need only to read its configuration.
+    """
     config = stream_config(settings)
     try:
-        await js.stream_info(settings.subjects.stream)
+        info = await js.stream_info(settings.subjects.stream)
     except NotFoundError:
         await js.add_stream(config)
         log.info("stream created", stream=config.name)
-    else:
+        return
+    if _shape(info.config) != _shape(config):
         await js.update_stream(config)
+
+
+def _shape(config: StreamConfig) -> tuple[object, ...]:
+    """The settings :func:`stream_config` chooses, as the server reports them back."""
+    return (
+        sorted(config.subjects or []),
+        config.retention,
+        config.storage,
+        config.max_age or 0,
+        config.num_replicas or 1,
+        config.duplicate_window,
+        bool(config.allow_direct),
+        bool(config.deny_delete),
+        bool(config.deny_purge),
+        config.description,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,10 @@
 """The FastAPI application: lifespan resources, routes, errors, hardening and the web UI."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 import structlog
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
@@ -11,8 +12,12 @@ from fastapi.staticfiles import StaticFiles
 from taskbus.connections import close_nats, connect_nats
 from taskbus.eventlog import EventLog, ensure_stream
 from taskbus.files import ensure_file_bucket
-from taskbus.readmodel.database import create_pool
-from taskbus.readmodel.schema import migrate
+from taskbus.readmodel.database import (
+    POSTGRES_RETRY_S,
+    POSTGRES_UNAVAILABLE,
+    READ_MODEL_MISSING,
+    create_pool,
+)
 
 from taskbus_api.access import check_every_route_guarded, configured_access
 from taskbus_api.deps import Resources
@@ -51,9 +56,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         js = nc.jetstream()
         await ensure_stream(js, settings)
         file_store = await ensure_file_bucket(js, settings)
-        await _migrate(settings)
         feed = ChangeFeed(pool, changes_channel(settings.readmodel_schema))
-        await feed.start()
+        feed_start = asyncio.create_task(_start_feed(feed))
+        # Usually there at once; if not, the API serves commands meanwhile (reads answer 503).
+        await asyncio.wait({feed_start}, timeout=settings.db_timeout_s)
         app.state.resources = Resources(
             settings=settings,
             nc=nc,
@@ -67,19 +73,30 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            feed_start.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feed_start
             await feed.stop()
     finally:
         await pool.close()
         await close_nats(nc)
 
 
-async def _migrate(settings: ApiSettings) -> None:
-    # Its own connection: the pool's statement timeout is for requests, not for migrations.
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await migrate(conn, settings.readmodel_schema)
-    finally:
-        await conn.close()
+async def _start_feed(feed: ChangeFeed) -> None:
+    """Start the change feed once the read model exists.
+
+    The projector creates and migrates the read model; the API's role may only read it
+    (docs/design.md, "Threat model"), so on a first start the API may be up before it is.
+    """
+    while True:
+        try:
+            await feed.start()
+            return
+        except READ_MODEL_MISSING:
+            log.warning("the read model is not created yet; waiting for the projector")
+        except POSTGRES_UNAVAILABLE as exc:
+            log.warning("postgres unavailable; starting the change feed soon", error=repr(exc))
+        await asyncio.sleep(POSTGRES_RETRY_S)
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
