@@ -33,8 +33,9 @@ CHUNK_SIZE = 128 * 1024
 """Well under NATS's default 1 MB max_payload; the object store's default chunk size too."""
 
 _DIGEST_PREFIX = "SHA-256="
-# JetStream's "maximum bytes exceeded": the stream refuses what would pass its max_bytes.
-_STREAM_FULL = 10047
+# How JetStream refuses a message that would take the stream past its max_bytes (a store
+# failure, err_code 10077, of this description).
+_STREAM_FULL = "maximum bytes exceeded"
 _ROLLUP = {"Nats-Rollup": "sub"}
 
 
@@ -195,7 +196,7 @@ class FileStore:
         try:
             await self._js.publish(subject, chunk, stream=self.stream)
         except APIError as exc:
-            if exc.err_code == _STREAM_FULL:
+            if _STREAM_FULL in (exc.description or ""):
                 raise FileStoreFull(f"the file store {self.bucket} is full") from exc
             raise
 
