@@ -91,6 +91,7 @@ async def _start_feed(feed: ChangeFeed) -> None:
     while True:
         try:
             await feed.start()
+            log.info("change feed started")
             return
         except READ_MODEL_MISSING:
             log.warning("the read model is not created yet; waiting for the projector")
