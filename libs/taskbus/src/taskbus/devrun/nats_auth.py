@@ -11,6 +11,7 @@ services create only their own consumers. Nobody else can delete or purge a stre
 bucket, or delete another service's consumer.
 """
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -177,3 +178,20 @@ def _workers_read(subjects: Subjects) -> list[str]:
         f"{_JS}.CONSUMER.INFO.{stream}.*",
         f"$JS.FC.{stream}.>",
     ]
+
+
+def password_variable(role: str) -> str:
+    """The environment variable a deployed nats-server reads ``role``'s password from."""
+    return f"NATS_{role.upper().replace('-', '_')}_PASSWORD"
+
+
+def deployed_authorization(subjects: Subjects) -> str:
+    """The ``authorization`` block of the shipped server configurations (compose's
+    deploy/nats.conf, the Helm values): passwords are variables of the server's environment,
+    which it refuses to start without."""
+    placeholders = {role: f"<{password_variable(role)}>" for role in ROLES}
+    block = json.dumps(authorization(users(subjects, placeholders)), indent=2)
+    for role, placeholder in placeholders.items():
+        # Unquoted, "$NAME" is a variable reference; quoted, it would be the password itself.
+        block = block.replace(f'"{placeholder}"', f"${password_variable(role)}")
+    return f"authorization: {block}\n"
