@@ -24,7 +24,7 @@ from taskbus_api.deps import Resources
 from taskbus_api.errors import install_error_handlers
 from taskbus_api.feed import ChangeFeed
 from taskbus_api.readmodel import ReadModel
-from taskbus_api.routes import audit, files, health, overview, session, stream, tasks
+from taskbus_api.routes import audit, batch, files, health, overview, session, stream, tasks
 from taskbus_api.security import (
     BodySizeLimit,
     CrossSiteRefusal,
@@ -121,6 +121,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.add_middleware(HostCheck, allowed_hosts=settings.allowed_host_list)
     app.add_middleware(SecurityHeaders)
     routers = [module.router for module in (tasks, stream, overview, health, files, session, audit)]
+    routers.append(batch.router)
     check_every_route_guarded(routers)
     for router in routers:
         app.include_router(router)
