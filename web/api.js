@@ -1,7 +1,7 @@
 // The HTTP API, one function per endpoint. Every failure becomes an ApiError whose message is
 // fit to show a person: the server's `detail` when it sent one.
 
-import { keyHeaders, reportUnauthorized, withKey } from "./credentials.js";
+import { authHeaders, reportUnauthorized } from "./credentials.js";
 
 class ApiError extends Error {
   /**
@@ -38,7 +38,7 @@ async function readJson(response) {
 }
 
 async function request(method, path, { body, headers = {}, signal } = {}) {
-  const init = { method, headers: { Accept: "application/json", ...keyHeaders(), ...headers }, signal };
+  const init = { method, headers: { Accept: "application/json", ...authHeaders(method), ...headers }, signal };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -116,8 +116,9 @@ export function getWorkers(signal) {
   return request("GET", "/api/workers", { signal });
 }
 
+/** A file's URL: same origin, so the session cookie goes with it and no credential is in it. */
 export function fileUrl(fileId) {
-  return withKey(`/api/files/${encodeURIComponent(fileId)}`);
+  return `/api/files/${encodeURIComponent(fileId)}`;
 }
 
 /**
@@ -129,7 +130,7 @@ export function uploadFile(file, onProgress = () => {}) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/files");
     xhr.setRequestHeader("Accept", "application/json");
-    for (const [name, value] of Object.entries(keyHeaders())) xhr.setRequestHeader(name, value);
+    for (const [name, value] of Object.entries(authHeaders("POST"))) xhr.setRequestHeader(name, value);
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     });

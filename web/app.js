@@ -1,6 +1,7 @@
 // Entry point: builds the views, routes the location hash to one of them and feeds them from the
 // one live stream.
 
+import { applyRole, loadSession, SESSION_EVENT } from "./credentials.js";
 import { byId } from "./dom.js";
 import { refreshTimes } from "./format.js";
 import { askForKeyWhenRefused } from "./key-dialog.js";
@@ -24,8 +25,19 @@ function reportUnexpected() {
   });
 }
 
+/** Show the session's key name and role (where keys are in use) and only what it may do. */
+function showSession(answer) {
+  const label = byId("session-role");
+  label.hidden = !answer?.keys_required;
+  label.textContent = answer ? `${answer.name} · ${answer.role}` : "";
+  label.dataset.role = answer?.role ?? "";
+  applyRole();
+}
+
 function start() {
   reportUnexpected();
+  window.addEventListener(SESSION_EVENT, (event) => showSession(event.detail));
+  showSession(null);
   const store = new TaskStore();
   const views = {
     overview: new OverviewView({ store }),
@@ -67,12 +79,16 @@ function start() {
 
   askForKeyWhenRefused(() => {
     dismissErrors();
-    stream.restart();
+    if (stream.source) stream.restart();
+    else stream.start();
     views[current]?.resync();
   });
   window.addEventListener("hashchange", route);
   route();
-  stream.start();
+  // The stream waits for the session: on a server with keys it would only be refused before.
+  loadSession().then((answer) => {
+    if (answer) stream.start();
+  });
   setInterval(() => refreshTimes(document.body), TICK_MS);
 }
 

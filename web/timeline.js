@@ -20,16 +20,32 @@ const TITLES = {
 // Already shown by the entry's head line, or by the page header.
 const SHOWN_IN_HEAD = new Set(["type", "time", "task_id", "task_type", "attempt"]);
 const SHOWN_IN_PROGRESS_HEAD = new Set([...SHOWN_IN_HEAD, "progress", "message"]);
+// A command's who, from where and why (docs/design.md, "Threat model") read as one line.
+const SHOWN_IN_COMMAND_HEAD = new Set([...SHOWN_IN_HEAD, "actor", "via", "reason"]);
+const COMMANDS = new Set(["TaskSubmitted", "TaskCancelled", "TaskRetried"]);
+
+/** "Cancelled by ops-eu via cli: wrong input"; events from before actors were kept have none. */
+function commandTitle(base, { actor, via, reason } = {}) {
+  if (!actor) return base;
+  return `${base} by ${actor}${via ? ` via ${via}` : ""}${reason ? `: ${reason}` : ""}`;
+}
 
 function title(event) {
   const base = TITLES[event.type] ?? event.type;
+  if (COMMANDS.has(event.type)) return commandTitle(base, event.data);
   if (event.type !== "TaskProgress") return base;
   const { progress, message } = event.data ?? {};
   return `${base} ${formatPercent(progress)}${message ? ` · ${message}` : ""}`;
 }
 
+function hiddenFields(event) {
+  if (event.type === "TaskProgress") return SHOWN_IN_PROGRESS_HEAD;
+  if (COMMANDS.has(event.type) && event.data?.actor) return SHOWN_IN_COMMAND_HEAD;
+  return SHOWN_IN_HEAD;
+}
+
 function dataList(event) {
-  const hidden = event.type === "TaskProgress" ? SHOWN_IN_PROGRESS_HEAD : SHOWN_IN_HEAD;
+  const hidden = hiddenFields(event);
   // An optional field left unset (no timeout, no retry time) tells nothing about the event.
   const entries = Object.entries(event.data ?? {}).filter(
     ([key, value]) => !hidden.has(key) && value !== null && value !== undefined,

@@ -67,6 +67,8 @@ class System:
     env: dict[str, str]
     log_dir: Path
     api_url: str
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    """What each service (by its command) gets beyond ``env``: its own credentials."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     client: httpx.Client = field(init=False)
     health_ports: dict[str, int] = field(default_factory=dict)
@@ -94,7 +96,7 @@ class System:
             env = {"HEALTH_PORT": str(self.health_ports[name]), **(env or {})}
         process = subprocess.Popen(
             [str(_BIN / service), *args],
-            env={**os.environ, **self.env, **(env or {})},
+            env={**os.environ, **self.env, **self.service_env.get(service, {}), **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -305,13 +307,19 @@ def running_system(
     log_dir: Path,
     services: tuple[str, ...] = SERVICES,
     extra_env: dict[str, str] | None = None,
+    namespace: str | None = None,
+    service_env: dict[str, dict[str, str]] | None = None,
 ) -> Iterator[System]:
-    namespace = f"t{secrets.token_hex(5)}"
+    """The services against a namespace of their own (``namespace``, or a fresh one) and a new
+    database made on ``database_url``'s server, unless ``service_env`` gives each service the
+    ``DATABASE_URL`` it must use (a secured system: see tests/security)."""
+    namespace = namespace or f"t{secrets.token_hex(5)}"
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
+    given = any("DATABASE_URL" in own for own in (service_env or {}).values())
     env = {
         "NATS_URL": nats_url,
-        "DATABASE_URL": create_database(database_url),
+        **({} if given else {"DATABASE_URL": create_database(database_url)}),
         "TASKBUS_NAMESPACE": namespace,
         "PORT": str(port),
         "SMTP_HOST": smtp_host,
@@ -324,7 +332,7 @@ def running_system(
         "WORKER_RETRY_MAX_S": "1",
         **(extra_env or {}),
     }
-    system = System(namespace, env, log_dir, f"http://127.0.0.1:{port}")
+    system = System(namespace, env, log_dir, f"http://127.0.0.1:{port}", service_env or {})
     asyncio.run(announce_builtin_types(nats_url, namespace))
     try:
         for service in services:

@@ -16,7 +16,7 @@ from taskbus.devrun.main import CLUSTER_DATABASE, start_servers
 from taskbus.devrun.ports import accepts_connections
 from taskbus.devrun.settings import DevSettings
 from taskbus.eventlog import ensure_stream
-from taskbus.settings import CommonSettings
+from taskbus.settings import CommonSettings, NatsCredentials
 
 WAIT_S = 30.0
 
@@ -46,19 +46,23 @@ async def publish_until_stored(js: JetStreamContext, subject: str) -> None:
 async def test_cluster_size_3_starts_a_cluster_whose_stream_has_3_replicas(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("NATS_URL", "DATABASE_URL", "NATS_STREAM_REPLICAS"):
+    for name in ("NATS_URL", "DATABASE_URL", "NATS_STREAM_REPLICAS", "TASKBUS_NAMESPACE"):
         monkeypatch.delenv(name, raising=False)
     settings = DevSettings(nats_cluster_size=3, data_dir=tmp_path, smtp_host="127.0.0.1")
     said: list[str] = []
     with ExitStack() as servers:
-        env = start_servers(settings, servers, said.append)
+        server_env = start_servers(settings, servers, said.append)
+        env = server_env.common
         urls = nats_servers(env["NATS_URL"])
         common = CommonSettings(
-            nats_url=env["NATS_URL"],
-            stream_replicas=int(env["NATS_STREAM_REPLICAS"]),
-            namespace=f"c{secrets.token_hex(4)}",
+            nats_url=env["NATS_URL"], stream_replicas=int(env["NATS_STREAM_REPLICAS"])
         )
-        nc = await connect_nats(common.nats_url, name="test")
+        # The projector's login: the stream the admin step made is in shape for it.
+        projector = server_env.own["projector"]
+        credentials = NatsCredentials(
+            user=projector["NATS_USER"], password=projector["NATS_PASSWORD"]
+        )
+        nc = await connect_nats(common.nats_url, name="test", credentials=credentials)
         try:
             await ensure_stream(nc.jetstream(), common)
             info = await current_replicas(nc.jetstream(), common.subjects.stream)
@@ -67,7 +71,7 @@ async def test_cluster_size_3_starts_a_cluster_whose_stream_has_3_replicas(
 
     assert len(urls) == 3
     assert env["NATS_STREAM_REPLICAS"] == "3"
-    assert urlsplit(env["DATABASE_URL"]).path == f"/{CLUSTER_DATABASE}"
+    assert urlsplit(server_env.own["projector"]["DATABASE_URL"]).path == f"/{CLUSTER_DATABASE}"
     assert info.config.num_replicas == 3
     assert info.cluster is not None
     assert {info.cluster.leader, *(p.name for p in info.cluster.replicas or [])} == {

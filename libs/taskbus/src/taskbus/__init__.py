@@ -1,4 +1,4 @@
-"""taskbus: declare task types in Python and run them as their own services.
+"""taskbus: declare task types in Python, run them as services, submit and await them.
 
 ```python
 import taskbus
@@ -9,11 +9,39 @@ app = taskbus.TaskApp("media")
 async def thumbnail(ctx: taskbus.TaskContext, params: ThumbnailIn) -> ThumbnailOut: ...
 ```
 
-Run with ``taskbus worker mymodule:app``.
+Run it with ``taskbus worker mymodule:app``; submit and await from code with
+``taskbus.Client``. ``taskbus.TaskFailed`` and ``taskbus.TaskCancelled`` are the client's
+exceptions (the log's events of those names live in ``taskbus.events``).
 """
 
 from taskbus.app import FileRef, TaskApp, TaskDef, accepts
+from taskbus.client import (
+    ApiError,
+    BatchRefused,
+    Client,
+    ClientError,
+    Task,
+    TaskCancelled,
+    TaskFailed,
+    TaskHandle,
+)
 from taskbus.errors import Fail, Retry
 from taskbus.worker.context import TaskContext
 
-__all__ = ["Fail", "FileRef", "Retry", "TaskApp", "TaskContext", "TaskDef", "accepts"]
+__all__ = [
+    "ApiError",
+    "BatchRefused",
+    "Client",
+    "ClientError",
+    "Fail",
+    "FileRef",
+    "Retry",
+    "Task",
+    "TaskApp",
+    "TaskCancelled",
+    "TaskContext",
+    "TaskDef",
+    "TaskFailed",
+    "TaskHandle",
+    "accepts",
+]

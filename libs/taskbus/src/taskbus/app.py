@@ -7,6 +7,7 @@ it (``taskbus worker MODULE:APP``) and announces it in the catalog, from which t
 the UI and the CLI learn the type.
 """
 
+import importlib
 import inspect
 import re
 from collections.abc import Awaitable, Callable, Collection
@@ -168,3 +169,22 @@ async def announce_app(
     for name, spec in app.tasks.items():
         if not only or name in only:
             await announce(kv, spec.info())
+
+
+class AppNotFound(Exception):
+    """``MODULE:APP`` names no importable ``TaskApp``."""
+
+
+def load_app(target: str) -> TaskApp:
+    """The ``TaskApp`` that ``target`` (``package.module:attribute``) names."""
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise AppNotFound(f"{target!r} is not MODULE:APP (for example myproject.tasks:app)")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise AppNotFound(f"cannot import {module_name!r}: {exc}") from exc
+    app = getattr(module, attribute, None)
+    if not isinstance(app, TaskApp):
+        raise AppNotFound(f"{target!r} is not a taskbus.TaskApp (found {type(app).__name__})")
+    return app

@@ -15,6 +15,8 @@ from nats.errors import (
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 
+from taskbus.settings import NatsCredentials
+
 log = structlog.get_logger(__name__)
 
 NATS_UNAVAILABLE: tuple[type[Exception], ...] = (
@@ -68,9 +70,15 @@ def _is_server_url(server: str) -> bool:
     return bool(parts.hostname)
 
 
-async def connect_nats(url: str, name: str) -> NATS:
+async def connect_nats(url: str, name: str, credentials: NatsCredentials | None = None) -> NATS:
     """Connect to any server of ``url`` (see :func:`nats_servers`) that answers, waiting for
-    one to start if none does, and reconnect for ever, to any of them, after a loss."""
+    one to start if none does, and reconnect for ever, to any of them, after a loss.
+
+    ``credentials`` default to the environment's (``NATS_USER``, ``NATS_PASSWORD``), so every
+    service logs in as the user its deployment gave it without each passing them along.
+    """
+    credentials = credentials or NatsCredentials()
+    password = credentials.password.get_secret_value() if credentials.password else None
 
     async def on_disconnect() -> None:
         log.warning("nats disconnected")
@@ -87,6 +95,8 @@ async def connect_nats(url: str, name: str) -> NATS:
     nc: NATS = await nats.connect(
         servers=nats_servers(url),
         name=name,
+        user=credentials.user,
+        password=password,
         connect_timeout=2,
         allow_reconnect=True,
         max_reconnect_attempts=-1,

@@ -59,15 +59,37 @@ def stream_config(settings: CommonSettings) -> StreamConfig:
 
 
 async def ensure_stream(js: JetStreamContext, settings: CommonSettings) -> None:
-    """Create the stream, or bring an existing one to the configured shape."""
+    """Create the stream, or bring an existing one to the configured shape.
+
+    A stream already in shape is left alone, with no update asked for: under least privilege
+    only the admin may create or update it (docs/design.md, "Threat model"), and the services
+    that call this at start then need only to read its configuration.
+    """
     config = stream_config(settings)
     try:
-        await js.stream_info(settings.subjects.stream)
+        info = await js.stream_info(settings.subjects.stream)
     except NotFoundError:
         await js.add_stream(config)
         log.info("stream created", stream=config.name)
-    else:
+        return
+    if _shape(info.config) != _shape(config):
         await js.update_stream(config)
+
+
+def _shape(config: StreamConfig) -> tuple[object, ...]:
+    """The settings :func:`stream_config` chooses, as the server reports them back."""
+    return (
+        sorted(config.subjects or []),
+        config.retention,
+        config.storage,
+        config.max_age or 0,
+        config.num_replicas or 1,
+        config.duplicate_window,
+        bool(config.allow_direct),
+        bool(config.deny_delete),
+        bool(config.deny_purge),
+        config.description,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +259,116 @@ class EventLog:
             raise NotFoundError
         return decode_event(raw.data)
 
+    async def append_many(
+        self, appends: list[tuple[TaskEvent, str | None, int | None]]
+    ) -> list[PubAck | LogMoved | Exception]:
+        """Append each ``(event, msg_id, expect_last)`` as :meth:`append` does, with every
+        publish in flight at once and their acks awaited together.
+
+        One outcome per append, in order: its ack, :class:`LogMoved`, or the error that
+        stopped it (JetStream refusing it, or NATS out of reach past the retry budget, in
+        which case the event may or may not be stored, as when :meth:`append` raises). The
+        publishes left unanswered are sent again together with their own ids until the
+        budget is spent, so each lands once.
+        """
+        sends: list[tuple[str, bytes, dict[str, str]]] = []
+        for event, msg_id, expect_last in appends:
+            headers = {
+                **trace_headers(),
+                "Nats-Msg-Id": msg_id or uuid.uuid4().hex,
+                "Nats-Expected-Stream": self.subjects.stream,
+            }
+            if expect_last is not None:
+                headers["Nats-Expected-Last-Subject-Sequence"] = str(expect_last)
+                headers["Nats-Expected-Last-Subject-Sequence-Subject"] = self.subjects.history(
+                    event.task_id
+                )
+            subject = self.subjects.event(event.type, event.task_type, event.task_id)
+            sends.append((subject, encode_event(event), headers))
+        outcomes: dict[int, PubAck | LogMoved | Exception] = {}
+        waiting = list(range(len(sends)))
+        deadline = time.monotonic() + self._append_budget_s
+        delay = _RETRY_FIRST_S
+        resent = False
+        while True:
+            moved = await self._publish_round(sends, waiting, outcomes)
+            if moved:
+                await self._settle_moved(appends, sends, moved, outcomes, resent=resent)
+            waiting = [i for i in waiting if isinstance(outcomes[i], NATS_UNAVAILABLE)]
+            if not waiting or time.monotonic() + delay > deadline:
+                return [outcomes[i] for i in range(len(sends))]
+            log.warning("appends not answered; retrying", count=len(waiting))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_S)
+            resent = True
+
+    async def _publish_round(
+        self,
+        sends: list[tuple[str, bytes, dict[str, str]]],
+        waiting: list[int],
+        outcomes: dict[int, PubAck | LogMoved | Exception],
+    ) -> list[tuple[int, int]]:
+        """Publish ``waiting`` and await their acks together; record each outcome (NATS
+        errors for the unanswered) and return the appends whose task's log moved, with the
+        task's last sequence.
+
+        The acks come to an inbox of this round's own rather than through nats-py's
+        ``publish_async``, whose futures never resolve when JetStream answers with an error
+        (its reply handler raises instead), such as a failed expected-sequence check.
+        """
+        nc = self.js._nc  # as in _direct_batch: no public accessor
+        inbox = nc.new_inbox()
+        loop = asyncio.get_running_loop()
+        replies: dict[int, asyncio.Future[Msg]] = {i: loop.create_future() for i in waiting}
+
+        async def on_reply(msg: Msg) -> None:
+            reply = replies.get(int(msg.subject.rpartition(".")[2]))
+            if reply is not None and not reply.done():
+                reply.set_result(msg)
+
+        sub = await nc.subscribe(f"{inbox}.*", cb=on_reply)
+        try:
+            for i in waiting:
+                subject, payload, headers = sends[i]
+                try:
+                    await nc.publish(subject, payload, reply=f"{inbox}.{i}", headers=headers)
+                except NATS_UNAVAILABLE as exc:
+                    outcomes[i] = exc
+                    del replies[i]
+            if replies:
+                await asyncio.wait(replies.values(), timeout=_REQUEST_TIMEOUT_S)
+        finally:
+            await sub.unsubscribe()
+        moved: list[tuple[int, int]] = []
+        for i, reply in replies.items():
+            outcome = _ack_of(reply.result()) if reply.done() else TimeoutError()
+            if isinstance(outcome, APIError) and (last := _moved_to(outcome)) is not None:
+                moved.append((i, last))
+            else:
+                outcomes[i] = outcome
+        return moved
+
+    async def _settle_moved(
+        self,
+        appends: list[tuple[TaskEvent, str | None, int | None]],
+        sends: list[tuple[str, bytes, dict[str, str]]],
+        moved: list[tuple[int, int]],
+        outcomes: dict[int, PubAck | LogMoved | Exception],
+        *,
+        resent: bool,
+    ) -> None:
+        """As in :meth:`append`: a resent append meets its own first copy as "the log moved"."""
+        landed: list[PubAck | None] = [None] * len(moved)
+        if resent:
+            landed = await asyncio.gather(
+                *(
+                    self._find(appends[i][0].task_id, sends[i][2]["Nats-Msg-Id"], appends[i][2])
+                    for i, _ in moved
+                )
+            )
+        for (i, last), ack in zip(moved, landed, strict=True):
+            outcomes[i] = ack if ack is not None else LogMoved(last)
+
 
 def _logged(msg: Msg) -> LoggedEvent:
     headers = msg.headers or {}
@@ -253,3 +385,17 @@ def _moved_to(exc: APIError) -> int | None:
         return None
     found = _WRONG_LAST_SEQUENCE_TEXT.search(exc.description or "")
     return int(found.group(1)) if found else 0
+
+
+def _ack_of(reply: Msg) -> PubAck | Exception:
+    """A JetStream publish's reply: its ack, or the error it answers with."""
+    if (reply.headers or {}).get("Status") == "503":
+        return NoRespondersError()  # the stream has no leader right now (an election)
+    answer = json.loads(reply.data)
+    if "error" not in answer:
+        return PubAck.from_response(answer)
+    try:
+        APIError.from_error(answer["error"])  # raises the error's own class
+    except APIError as error:
+        return error
+    raise AssertionError("APIError.from_error always raises")

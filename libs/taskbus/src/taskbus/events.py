@@ -41,21 +41,32 @@ class _WorkEvent(_Event):
     timeout_s: float | None = Field(default=None, gt=0)
 
 
-class TaskSubmitted(_WorkEvent):
+class _Command(BaseModel):
+    """Who asked for a command event and why. Optional: events written before these fields,
+    and retries a worker schedules, have none (docs/design.md, "Event schemas")."""
+
+    actor: str | None = None
+    """The API key's name, or "anonymous" where the API has no keys."""
+    via: str | None = None
+    """Where it came from: api, ui, cli, schedule or bulk. Text rather than a Literal, so a
+    newer writer's new source does not make the whole event undecodable to older readers."""
+    reason: str | None = None
+
+
+class TaskSubmitted(_WorkEvent, _Command):
     type: Literal["TaskSubmitted"] = "TaskSubmitted"
     name: str | None = None
 
 
-class TaskRetried(_WorkEvent):
+class TaskRetried(_WorkEvent, _Command):
     """A new attempt: asked for by a user, or scheduled by a worker after a retryable failure."""
 
     type: Literal["TaskRetried"] = "TaskRetried"
     not_before: AwareDatetime | None = None
 
 
-class TaskCancelled(_Event):
+class TaskCancelled(_Event, _Command):
     type: Literal["TaskCancelled"] = "TaskCancelled"
-    reason: str | None = None
 
 
 class TaskStarted(_Event):

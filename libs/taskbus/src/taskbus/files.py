@@ -23,7 +23,7 @@ from uuid import UUID, uuid4, uuid5
 
 from nats.js import JetStreamContext
 from nats.js.api import ObjectStoreConfig, RawStreamMsg, StorageType
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 from pydantic import BaseModel, ConfigDict
 
 from taskbus.errors import TaskbusError
@@ -33,11 +33,18 @@ CHUNK_SIZE = 128 * 1024
 """Well under NATS's default 1 MB max_payload; the object store's default chunk size too."""
 
 _DIGEST_PREFIX = "SHA-256="
+# How JetStream refuses a message that would take the stream past its max_bytes (a store
+# failure, err_code 10077, of this description).
+_STREAM_FULL = "maximum bytes exceeded"
 _ROLLUP = {"Nats-Rollup": "sub"}
 
 
 class FileNotFound(TaskbusError):
     """No file with that id is in the store."""
+
+
+class FileStoreFull(TaskbusError):
+    """The bucket holds ``FILES_MAX_BYTES`` already; nothing more fits until files go."""
 
 
 class FileCorrupt(TaskbusError):
@@ -159,7 +166,7 @@ class FileStore:
         digest, size, chunks = hashlib.sha256(), 0, 0
         try:
             async for chunk in _rechunked(source):
-                await self._js.publish(subject, chunk, stream=self.stream)
+                await self._publish_chunk(subject, chunk)
                 digest.update(chunk)
                 size, chunks = size + len(chunk), chunks + 1
             meta = {
@@ -184,6 +191,22 @@ class FileStore:
             await asyncio.shield(self._js.purge_stream(self.stream, subject=subject))
             raise
         return FileInfo(file_id=file_id, name=name, size=size, content_type=content_type)
+
+    async def _publish_chunk(self, subject: str, chunk: bytes) -> None:
+        try:
+            await self._js.publish(subject, chunk, stream=self.stream)
+        except APIError as exc:
+            if _STREAM_FULL in (exc.description or ""):
+                raise FileStoreFull(f"the file store {self.bucket} is full") from exc
+            raise
+
+    async def free_bytes(self) -> int | None:
+        """How much more the bucket takes, or None when it has no cap."""
+        info = await self._js.stream_info(self.stream)
+        cap = info.config.max_bytes
+        if cap is None or cap < 0:
+            return None
+        return max(0, cap - info.state.bytes)
 
     async def info(self, file_id: str) -> FileInfo:
         """What is stored under ``file_id``; raises ``FileNotFound``."""
@@ -240,7 +263,8 @@ async def _rechunked(source: AsyncIterable[bytes] | bytes) -> AsyncIterator[byte
 
 
 async def ensure_file_bucket(js: JetStreamContext, settings: CommonSettings) -> FileStore:
-    """The namespace's file bucket, created (file storage, configured replicas) if missing."""
+    """The namespace's file bucket, created (file storage, configured replicas, at most
+    ``FILES_MAX_BYTES``: a full disk would stop JetStream for the log too) if missing."""
     store = FileStore(js, settings.subjects.files_bucket)
     try:
         await js.stream_info(store.stream)
@@ -249,6 +273,7 @@ async def ensure_file_bucket(js: JetStreamContext, settings: CommonSettings) -> 
             description="taskbus uploaded inputs and produced artifacts",
             storage=StorageType.FILE,
             replicas=settings.stream_replicas,
+            max_bytes=settings.files_max_bytes,
         )
         await js.create_object_store(store.bucket, config=config)
     return store

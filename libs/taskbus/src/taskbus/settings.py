@@ -7,7 +7,7 @@ environment configures the whole system; a service's own knobs carry its prefix.
 import os
 import socket
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taskbus.subjects import Subjects
@@ -15,6 +15,19 @@ from taskbus.subjects import Subjects
 
 def default_instance_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class NatsCredentials(BaseSettings):
+    """Who a service is to NATS: ``NATS_USER`` and ``NATS_PASSWORD``, the nats CLI's names.
+
+    Unset, the connection is anonymous (a server without authorization). They are kept out of
+    ``NATS_URL``, whose servers end up in log lines (docs/design.md, "Threat model").
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    user: str | None = Field(None, validation_alias="NATS_USER")
+    password: SecretStr | None = Field(None, validation_alias="NATS_PASSWORD")
 
 
 class CommonSettings(BaseSettings):
@@ -39,6 +52,8 @@ class CommonSettings(BaseSettings):
     log_format: str = Field("json", validation_alias="LOG_FORMAT", pattern="^(json|console)$")
     stream_replicas: int = Field(1, ge=1, le=5, validation_alias="NATS_STREAM_REPLICAS")
     duplicate_window_s: float = Field(120.0, gt=0, validation_alias="NATS_DUPLICATE_WINDOW_S")
+    files_max_bytes: int = Field(10 * 1024**3, ge=1, validation_alias="FILES_MAX_BYTES")
+    """The file bucket's cap, set when the bucket is created (uploads then get 507)."""
 
     @property
     def subjects(self) -> Subjects:

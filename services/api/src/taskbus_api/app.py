@@ -1,9 +1,10 @@
 """The FastAPI application: lifespan resources, routes, errors, hardening and the web UI."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 import structlog
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
@@ -12,17 +13,33 @@ from taskbus.catalog import catalog_bucket
 from taskbus.connections import close_nats, connect_nats
 from taskbus.eventlog import EventLog, ensure_stream
 from taskbus.files import ensure_file_bucket
-from taskbus.readmodel.database import create_pool
-from taskbus.readmodel.schema import migrate
+from taskbus.readmodel.database import (
+    POSTGRES_RETRY_S,
+    POSTGRES_UNAVAILABLE,
+    READ_MODEL_MISSING,
+    create_pool,
+)
 
+from taskbus_api.access import check_every_route_guarded, configured_access
 from taskbus_api.deps import Resources
 from taskbus_api.errors import install_error_handlers
 from taskbus_api.feed import ChangeFeed
 from taskbus_api.readmodel import ReadModel
-from taskbus_api.routes import files, health, overview, stream, task_types, tasks
+from taskbus_api.routes import (
+    audit,
+    batch,
+    files,
+    health,
+    overview,
+    session,
+    stream,
+    task_types,
+    tasks,
+)
 from taskbus_api.security import (
-    ApiKeyRequired,
     BodySizeLimit,
+    CrossSiteRefusal,
+    HostCheck,
     SecurityHeaders,
     TraceRequests,
 )
@@ -51,9 +68,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         js = nc.jetstream()
         await ensure_stream(js, settings)
         file_store = await ensure_file_bucket(js, settings)
-        await _migrate(settings)
         feed = ChangeFeed(pool, changes_channel(settings.readmodel_schema))
-        await feed.start()
+        feed_start = asyncio.create_task(_start_feed(feed))
+        # Usually there at once; if not, the API serves commands meanwhile (reads answer 503).
+        await asyncio.wait({feed_start}, timeout=settings.db_timeout_s)
         task_types = TaskTypes(
             await catalog_bucket(js, settings.subjects, replicas=settings.stream_replicas)
         )
@@ -73,19 +91,31 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
         finally:
             await task_types.stop()
+            feed_start.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feed_start
             await feed.stop()
     finally:
         await pool.close()
         await close_nats(nc)
 
 
-async def _migrate(settings: ApiSettings) -> None:
-    # Its own connection: the pool's statement timeout is for requests, not for migrations.
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await migrate(conn, settings.readmodel_schema)
-    finally:
-        await conn.close()
+async def _start_feed(feed: ChangeFeed) -> None:
+    """Start the change feed once the read model exists.
+
+    The projector creates and migrates the read model; the API's role may only read it
+    (docs/design.md, "Threat model"), so on a first start the API may be up before it is.
+    """
+    while True:
+        try:
+            await feed.start()
+            log.info("change feed started")
+            return
+        except READ_MODEL_MISSING:
+            log.warning("the read model is not created yet; waiting for the projector")
+        except POSTGRES_UNAVAILABLE as exc:
+            log.warning("postgres unavailable; starting the change feed soon", error=repr(exc))
+        await asyncio.sleep(POSTGRES_RETRY_S)
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
@@ -100,15 +130,19 @@ def create_app(settings: ApiSettings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.access = configured_access(settings)
     install_error_handlers(app)
     # Added innermost first: security headers go on every response, refusals included.
     app.add_middleware(TraceRequests)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    if settings.api_key:
-        app.add_middleware(ApiKeyRequired, api_key=settings.api_key)
+    app.add_middleware(CrossSiteRefusal)
+    app.add_middleware(HostCheck, allowed_hosts=settings.allowed_host_list)
     app.add_middleware(SecurityHeaders)
-    for module in (tasks, stream, overview, health, files, task_types):
-        app.include_router(module.router)
+    modules = (tasks, batch, stream, overview, health, files, session, audit, task_types)
+    routers = [module.router for module in modules]
+    check_every_route_guarded(routers)
+    for router in routers:
+        app.include_router(router)
     _serve_web(app, settings)
     return app
 

@@ -9,6 +9,8 @@ stored its event, with the task's state as the read model will show it (docs/des
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import structlog
@@ -30,6 +32,16 @@ _IDEMPOTENCY_NAMESPACE = uuid5(NAMESPACE_URL, "https://taskbus.dev/idempotency-k
 # A running task reports progress about once a second, so a command rarely decides twice.
 _MAX_DECISIONS = 8
 
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Who asked for a command, from where and why: recorded in its event (the audit trail)."""
+
+    actor: str
+    via: str
+    reason: str | None = None
+
+
 Decision = Callable[[TaskState], tuple[TaskEvent, str | None]]
 """What a command appends given the task's current state (raising when it cannot), and the
 message id that makes it idempotent, if any."""
@@ -44,6 +56,7 @@ async def submit(
     request: SubmitRequest,
     task_type: TaskTypeInfo,
     idempotency_key: str | None,
+    by: Provenance,
 ) -> TaskState:
     """Append a TaskSubmitted; a key that already names a task answers with that task.
 
@@ -59,6 +72,8 @@ async def submit(
         attempt=1,
         max_attempts=request.max_attempts or task_type.max_attempts,
         timeout_s=request.timeout_s or task_type.timeout_s,
+        actor=by.actor,
+        via=by.via,
     )
     if idempotency_key is None:
         ack = await eventlog.append(event)
@@ -72,22 +87,25 @@ async def submit(
             return await load(eventlog, event.task_id, at_least=moved.last_seq)
         if ack.duplicate:
             return await load(eventlog, event.task_id, at_least=ack.seq)
-    _record("submit", event.task_id, ack.seq)
+    _record("submit", event.task_id, ack.seq, by)
     created = fold(None, event, ack.seq)
     assert created is not None
     return created
 
 
-def _cancel(state: TaskState) -> tuple[TaskEvent, str | None]:
+def _cancel(by: Provenance, state: TaskState) -> tuple[TaskEvent, str | None]:
     if not state.status.can_cancel:
         raise Conflict(
             f"task {state.id} is {state.status.value}; only PENDING or RUNNING tasks can be "
             "cancelled"
         )
-    return TaskCancelled(task_id=state.id, task_type=state.task_type), None
+    event = TaskCancelled(
+        task_id=state.id, task_type=state.task_type, actor=by.actor, via=by.via, reason=by.reason
+    )
+    return event, None
 
 
-def _retry(state: TaskState) -> tuple[TaskEvent, str | None]:
+def _retry(by: Provenance, state: TaskState) -> tuple[TaskEvent, str | None]:
     if not state.status.can_retry:
         raise Conflict(
             f"task {state.id} is {state.status.value}; only FAILED or CANCELLED tasks can be "
@@ -101,21 +119,26 @@ def _retry(state: TaskState) -> tuple[TaskEvent, str | None]:
         attempt=attempt,
         max_attempts=max(state.max_attempts, attempt),
         timeout_s=state.timeout_s,
+        actor=by.actor,
+        via=by.via,
+        reason=by.reason,
     )
     return event, subjects.retry_msg_id(state.id, attempt)
 
 
-async def cancel(eventlog: EventLog, task_id: UUID) -> TaskState:
+async def cancel(eventlog: EventLog, task_id: UUID, by: Provenance) -> TaskState:
     """Cancel a PENDING or RUNNING task (409 once it is terminal)."""
-    return await _decide("cancel", eventlog, task_id, _cancel)
+    return await _decide("cancel", eventlog, task_id, partial(_cancel, by), by)
 
 
-async def retry(eventlog: EventLog, task_id: UUID) -> TaskState:
+async def retry(eventlog: EventLog, task_id: UUID, by: Provenance) -> TaskState:
     """Retry a FAILED or CANCELLED task as its next attempt (409 otherwise)."""
-    return await _decide("retry", eventlog, task_id, _retry)
+    return await _decide("retry", eventlog, task_id, partial(_retry, by), by)
 
 
-async def _decide(command: str, eventlog: EventLog, task_id: UUID, decide: Decision) -> TaskState:
+async def _decide(
+    command: str, eventlog: EventLog, task_id: UUID, decide: Decision, by: Provenance
+) -> TaskState:
     at_least: int | None = None
     for _ in range(_MAX_DECISIONS):
         state = await load(eventlog, task_id, at_least=at_least)
@@ -125,13 +148,20 @@ async def _decide(command: str, eventlog: EventLog, task_id: UUID, decide: Decis
         except LogMoved as moved:
             at_least = moved.last_seq
             continue
-        _record(command, task_id, ack.seq)
+        _record(command, task_id, ack.seq, by)
         after = fold(state, event, ack.seq)
         assert after is not None
         return after
     raise Unavailable(f"task {task_id} is changing too fast to {command}; retry shortly")
 
 
-def _record(command: str, task_id: UUID, seq: int) -> None:
+def _record(command: str, task_id: UUID, seq: int, by: Provenance) -> None:
     metrics.COMMANDS.labels(command).inc()
-    log.info("command accepted", command=command, task_id=str(task_id), seq=seq)
+    log.info(
+        "command accepted",
+        command=command,
+        task_id=str(task_id),
+        seq=seq,
+        actor=by.actor,
+        via=by.via,
+    )

@@ -35,10 +35,14 @@ class ApiError(TaskbusError):
     """An error with an HTTP status and a message for the client."""
 
     status_code = 400
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": brief(self.detail, 1000)}
 
 
 class NotFound(ApiError):
@@ -123,7 +127,7 @@ async def _unparsable_body(request: Request, exc: Exception) -> Response:
 
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return JSONResponse({"detail": brief(exc.detail, 1000)}, status_code=exc.status_code)
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
 
 async def _refused_value(_: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,7 @@ from taskbus.readmodel.database import Connection
 from taskbus.readmodel.rows import TASK_COLUMNS, state_from_row
 from taskbus.tasks import TaskStatus, TaskTypeName
 
-from taskbus_api.schemas import Task, TaskEventOut
+from taskbus_api.schemas import AuditEntry, Task, TaskEventOut
 
 _ID_PREFIX = re.compile(r"^[0-9a-f-]{4,36}$")
 
@@ -178,3 +178,37 @@ async def task_events(
 async def projected_position(conn: Connection) -> int:
     seq = await conn.fetchval("SELECT seq FROM projection_position WHERE projection = 'tasks'")
     return int(seq or 0)
+
+
+_COMMANDS = {"TaskSubmitted": "submit", "TaskCancelled": "cancel", "TaskRetried": "retry"}
+
+
+async def audit(
+    conn: Connection, *, actor: str | None, limit: int, before_seq: int | None
+) -> tuple[list[AuditEntry], int | None]:
+    """Command events that name their actor, newest first (migration 0004's indexes); and the
+    cursor of the next page, None when this is the last."""
+    rows = await conn.fetch(
+        "SELECT seq, task_id, type, time, data ->> 'task_type' AS task_type,"
+        " data ->> 'actor' AS actor, data ->> 'via' AS via, data ->> 'reason' AS reason"
+        " FROM task_events WHERE data ->> 'actor' IS NOT NULL"
+        " AND ($1::text IS NULL OR data ->> 'actor' = $1) AND ($2::bigint IS NULL OR seq < $2)"
+        " ORDER BY seq DESC LIMIT $3",
+        actor,
+        before_seq,
+        limit + 1,
+    )
+    entries = [
+        AuditEntry(
+            seq=r["seq"],
+            time=r["time"],
+            task_id=r["task_id"],
+            task_type=r["task_type"],
+            command=_COMMANDS.get(r["type"], r["type"]),
+            actor=r["actor"],
+            via=r["via"],
+            reason=r["reason"],
+        )
+        for r in rows[:limit]
+    ]
+    return entries, entries[-1].seq if len(rows) > limit else None

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import structlog
-from taskbus.readmodel.database import POSTGRES_UNAVAILABLE, Connection
+from taskbus.readmodel.database import POSTGRES_UNAVAILABLE, READ_MODEL_MISSING, Connection
 
 from taskbus_api.errors import Unavailable
 
@@ -31,6 +31,11 @@ class ReadModel:
             raise _unavailable(exc) from exc
         try:
             yield conn
+        except READ_MODEL_MISSING as exc:
+            log.warning("read model missing", error=repr(exc))
+            raise Unavailable(
+                "the read model is not created yet: the projector creates it when it starts"
+            ) from exc
         except POSTGRES_UNAVAILABLE as exc:
             # Resetting it would wait on Postgres again; the pool opens a fresh one instead.
             conn.terminate()

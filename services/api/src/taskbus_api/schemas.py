@@ -1,7 +1,7 @@
 """The API's request and response bodies (the README's HTTP contract)."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import Query
@@ -54,6 +54,27 @@ class SubmitRequest(BaseModel):
         return value
 
     @field_validator("name")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None:
+            refuse_nul(value)
+        return value
+
+
+CommandVia = Literal["api", "ui", "cli", "schedule", "bulk"]
+"""Where a command comes from, as its client says in ``X-Taskbus-Via`` (``api`` unless)."""
+
+MAX_REASON = 500
+
+
+class CommandNote(BaseModel):
+    """The optional body of a cancel or a retry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=MAX_REASON, description="Kept in the event.")
+
+    @field_validator("reason")
     @classmethod
     def _no_nul(cls, value: str | None) -> str | None:
         if value is not None:
@@ -119,3 +140,19 @@ class Health(BaseModel):
     quarantined_events: int | None = Field(
         description="Events the projector set aside (undecodable or refused by Postgres)."
     )
+
+
+class AuditEntry(BaseModel):
+    seq: int = Field(description="The command event's log sequence.")
+    time: datetime
+    task_id: UUID
+    task_type: str
+    command: str = Field(description="submit, cancel or retry.")
+    actor: str = Field(description='The key\'s name, or "anonymous".')
+    via: str | None
+    reason: str | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntry]
+    next_cursor: str | None

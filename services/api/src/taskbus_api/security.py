@@ -1,12 +1,13 @@
-"""HTTP middleware: security headers, the optional API key, body limits, request tracing.
+"""HTTP middleware: security headers, the Host check, cross-site refusals, body limits, tracing.
 
 Plain ASGI rather than Starlette's ``BaseHTTPMiddleware``, which costs a task and a stream
 per layer per request (about a third of a submit's CPU with four layers).
 """
 
-import secrets
+from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers, MutableHeaders, QueryParams
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from taskbus.tracing import traced
@@ -21,9 +22,9 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-# Probes and the dependency report stay open so orchestrators need no secret.
-_OPEN_PATHS = frozenset({"/api/health", "/healthz", "/readyz", "/metrics"})
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class SecurityHeaders:
@@ -46,27 +47,56 @@ class SecurityHeaders:
         await self._app(scope, receive, send_with_headers)
 
 
-class ApiKeyRequired:
-    """When ``API_KEY`` is set, ``/api/*`` needs it as ``X-API-Key`` or ``?api_key=``.
+class CrossSiteRefusal:
+    """Refuse state-changing requests a browser sends on behalf of another site (CSRF).
 
-    The query form exists because a browser's EventSource cannot send headers.
+    A browser says where a request comes from: ``Sec-Fetch-Site`` (every current browser)
+    and, on a cross-origin POST, ``Origin``. A request with neither is not a browser's
+    (curl, the CLI) and is let through: it carries its own credential, which a forging site
+    cannot make a browser send. This covers the simple cross-origin POSTs (a form to
+    ``/api/files`` or ``/retry``) that need no CORS preflight.
     """
 
-    def __init__(self, app: ASGIApp, api_key: str) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self._app = app
-        self._key = api_key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] == "http" and path.startswith("/api/") and path not in _OPEN_PATHS:
-            given = Headers(scope=scope).get("x-api-key") or QueryParams(scope["query_string"]).get(
-                "api_key", ""
-            )
-            if not secrets.compare_digest(given.encode(), self._key):
-                refusal = JSONResponse({"detail": "missing or wrong API key"}, status_code=401)
+        if scope["type"] == "http" and scope["method"] not in _SAFE_METHODS:
+            problem = _cross_site(Headers(scope=scope))
+            if problem is not None:
+                refusal = JSONResponse({"detail": problem}, status_code=403)
                 await refusal(scope, receive, send)
                 return
         await self._app(scope, receive, send)
+
+
+def _cross_site(headers: Headers) -> str | None:
+    site = headers.get("sec-fetch-site")
+    if site is not None:
+        if site in ("same-origin", "none"):
+            return None
+        return f"cross-site request refused (Sec-Fetch-Site: {site[:20]})"
+    origin = headers.get("origin")
+    if origin is None:
+        return None
+    if origin != "null" and urlsplit(origin).netloc == headers.get("host"):
+        return None
+    return "cross-origin request refused (its Origin is not this server)"
+
+
+class HostCheck:
+    """Answer only for the configured host names (DNS rebinding, Host header tricks); the
+    probes answer any Host, since kubelets and balancers address pods by IP."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: list[str]) -> None:
+        self._app = app
+        self._checked = TrustedHostMiddleware(app, allowed_hosts=allowed_hosts, www_redirect=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in _PROBE_PATHS:
+            await self._app(scope, receive, send)
+            return
+        await self._checked(scope, receive, send)
 
 
 class BodySizeLimit:

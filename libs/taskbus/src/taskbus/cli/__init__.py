@@ -1,1 +1,1 @@
-"""The ``taskbus`` command line."""
+"""The ``taskbus`` command line: serve apps, submit and follow tasks, act on them."""

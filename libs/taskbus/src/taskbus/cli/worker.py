@@ -5,7 +5,6 @@ namespace); ``make up`` writes them to ``$DATA_DIR/worker.env`` for workers star
 """
 
 import asyncio
-import importlib
 import sys
 from collections.abc import Sequence
 from typing import Annotated
@@ -13,28 +12,9 @@ from typing import Annotated
 import typer
 
 from taskbus import lifecycle
-from taskbus.app import TaskApp
+from taskbus.app import AppNotFound, TaskApp, load_app
 from taskbus.logs import configure_logging
 from taskbus.worker import WorkerSettings, run_app
-
-
-class AppNotFound(Exception):
-    """``MODULE:APP`` names no importable ``TaskApp``."""
-
-
-def load_app(target: str) -> TaskApp:
-    """The ``TaskApp`` that ``target`` (``package.module:attribute``) names."""
-    module_name, _, attribute = target.partition(":")
-    if not module_name or not attribute:
-        raise AppNotFound(f"{target!r} is not MODULE:APP (for example myproject.tasks:app)")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise AppNotFound(f"cannot import {module_name!r}: {exc}") from exc
-    app = getattr(module, attribute, None)
-    if not isinstance(app, TaskApp):
-        raise AppNotFound(f"{target!r} is not a taskbus.TaskApp (found {type(app).__name__})")
-    return app
 
 
 def serve(app: TaskApp, *, only: Sequence[str] = ()) -> None:

@@ -7,20 +7,25 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from taskbus.devrun import nats_auth
 from taskbus.devrun import settings as defaults
+from taskbus.devrun.credentials import secret
 from taskbus.devrun.nats import start_nats, start_nats_cluster
 from taskbus.devrun.ports import LOOPBACK
-from taskbus.devrun.postgres import DEFAULT_DATABASE, start_postgres
+from taskbus.devrun.postgres import DEFAULT_DATABASE, run_coroutine, start_postgres
 from taskbus.devrun.settings import DevSettings
 from taskbus.devrun.smtp import MailLog
 from taskbus.devrun.supervisor import RUNNER, ServiceSpec, Supervisor, print_line
 from taskbus.errors import InfraError
 from taskbus.lifecycle import install_stop_signals
+from taskbus.provision import provision_nats, provision_postgres
+from taskbus.settings import CommonSettings, NatsCredentials
 
 SERVICES = ("api", "projector", "worker-csv", "worker-email", "worker-image")
 CLUSTER_DATABASE = "taskbus_cluster"
@@ -29,6 +34,17 @@ _WIDTH = max(len(name) for name in (RUNNER, "smtp", *SERVICES))
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 Say = Callable[[str], None]
+
+
+@dataclass
+class ServerEnv:
+    """What the services are told about the servers: all alike, and each its own login."""
+
+    common: dict[str, str] = field(default_factory=dict)
+    own: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def add_own(self, service: str, env: dict[str, str]) -> None:
+        self.own.setdefault(service, {}).update(env)
 
 
 class StopRequested(BaseException):
@@ -64,32 +80,42 @@ def line_printer(name: str) -> Say:
     return lambda text: print_line(f"{name:<{_WIDTH}} | {text}")
 
 
-def start_servers(settings: DevSettings, servers: ExitStack, say: Say) -> dict[str, str]:
+def start_servers(settings: DevSettings, servers: ExitStack, say: Say) -> ServerEnv:
     """Start each server the environment does not point elsewhere; return the services' env.
 
+    A server started here gets a login per service with only that service's rights (docs/
+    design.md, "Threat model"), and is provisioned as its admin before any service starts.
     Each started server's stop is pushed onto ``servers``.
     """
     data_dir = settings.data_dir.resolve()
     _claim(data_dir, servers)
-    env = _nats_env(settings, data_dir, servers, say)
-    # The cluster keeps a log of its own, so it gets a read model of its own: one folded from
-    # the single server's log would stand at a position the cluster's log has not reached.
-    database = CLUSTER_DATABASE if settings.starts_nats_cluster else DEFAULT_DATABASE
-    env["DATABASE_URL"] = settings.database_url or _start_postgres(data_dir, database, servers, say)
+    env = ServerEnv()
+    _nats_env(settings, data_dir, servers, say, env)
+    if settings.database_url:
+        env.common["DATABASE_URL"] = settings.database_url
+    else:
+        # The cluster keeps a log of its own, so it gets a read model of its own: one folded
+        # from the single server's log would stand at a position the cluster's log has not
+        # reached.
+        database = CLUSTER_DATABASE if settings.starts_nats_cluster else DEFAULT_DATABASE
+        _start_postgres(data_dir, database, servers, say, env)
     if not settings.smtp_host:
-        env.update(_start_smtp_sink(servers, say))
+        env.common.update(_start_smtp_sink(servers, say))
     return env
 
 
-def service_specs(server_env: Mapping[str, str], port: int) -> list[ServiceSpec]:
-    """The five services, each with this process's environment plus where the servers are."""
+def service_specs(server_env: ServerEnv, port: int) -> list[ServiceSpec]:
+    """The five services, each with this process's environment plus where the servers are
+    and its own login to them."""
     base = {key: value for key, value in os.environ.items() if key != "PORT"}
     base.setdefault("LOG_FORMAT", "console")
     # Output goes through a pipe: without this Python would hold log lines in its buffer.
-    base.update(server_env, PYTHONUNBUFFERED="1")
+    base.update(server_env.common, PYTHONUNBUFFERED="1")
     specs = []
     for name in SERVICES:
-        env = {**base, "PORT": str(port)} if name == "api" else base
+        env = {**base, **server_env.own.get(name, {})}
+        if name == "api":
+            env["PORT"] = str(port)
         specs.append(ServiceSpec(name, [_console_script(f"taskbus-{name}")], env))
     return specs
 
@@ -131,13 +157,16 @@ def _claim(data_dir: Path, servers: ExitStack) -> None:
         raise InfraError(f"another taskbus-dev is running on {data_dir}") from None
 
 
-def _start_nats(data_dir: Path, servers: ExitStack, say: Say) -> str:
+def _start_nats(
+    data_dir: Path, users: tuple[nats_auth.NatsUser, ...], servers: ExitStack, say: Say
+) -> str:
     started = time.monotonic()
     server = start_nats(
         data_dir / "nats",
         port=defaults.DEFAULT_NATS_PORT,
         monitor_port=defaults.DEFAULT_NATS_MONITOR_PORT,
         log_path=data_dir / "logs" / "nats.log",
+        users=users,
     )
     servers.callback(server.stop)
     servers.callback(say, "stopping nats-server")
@@ -151,19 +180,48 @@ def _start_nats(data_dir: Path, servers: ExitStack, say: Say) -> str:
 
 
 def _nats_env(
-    settings: DevSettings, data_dir: Path, servers: ExitStack, say: Say
-) -> dict[str, str]:
-    """Where the services find NATS: the given URL, or the server or cluster started here."""
+    settings: DevSettings, data_dir: Path, servers: ExitStack, say: Say, env: ServerEnv
+) -> None:
+    """Where the services find NATS: the given URL, or the server or cluster started here,
+    provisioned, with a user of its own for each service."""
+    if settings.nats_url is not None:
+        if settings.nats_cluster_size > 1:
+            say("NATS_URL is set: NATS_CLUSTER_SIZE is ignored, no NATS server is started")
+        env.common["NATS_URL"] = settings.nats_url
+        return
+    common = CommonSettings()
+    passwords = {role: secret(data_dir, f"nats-{role}") for role in nats_auth.ROLES}
+    users = tuple(nats_auth.users(common.subjects, passwords))
     if settings.starts_nats_cluster:
-        return _start_nats_cluster(data_dir, settings.nats_cluster_size, servers, say)
-    if settings.nats_url is None:
-        return {"NATS_URL": _start_nats(data_dir, servers, say)}
-    if settings.nats_cluster_size > 1:
-        say("NATS_URL is set: NATS_CLUSTER_SIZE is ignored, no NATS server is started")
-    return {"NATS_URL": settings.nats_url}
+        env.common.update(
+            _start_nats_cluster(data_dir, settings.nats_cluster_size, users, servers, say)
+        )
+    else:
+        env.common["NATS_URL"] = _start_nats(data_dir, users, servers, say)
+    admin = NatsCredentials(
+        user=nats_auth.user_name(nats_auth.ADMIN, common.namespace),
+        password=passwords[nats_auth.ADMIN],
+    )
+    provisioned = common.model_copy(update={"nats_url": env.common["NATS_URL"]})
+    if "NATS_STREAM_REPLICAS" in env.common:
+        provisioned.stream_replicas = int(env.common["NATS_STREAM_REPLICAS"])
+    run_coroutine(provision_nats(provisioned, admin))
+    for role in nats_auth.SERVICE_ROLES:
+        user = nats_auth.user_name(role, common.namespace)
+        env.add_own(role, {"NATS_USER": user, "NATS_PASSWORD": passwords[role]})
+    say(
+        f"nats users {', '.join(nats_auth.SERVICE_ROLES)}, each with only its own rights; "
+        f"passwords in {data_dir / 'secrets'}"
+    )
 
 
-def _start_nats_cluster(data_dir: Path, size: int, servers: ExitStack, say: Say) -> dict[str, str]:
+def _start_nats_cluster(
+    data_dir: Path,
+    size: int,
+    users: tuple[nats_auth.NatsUser, ...],
+    servers: ExitStack,
+    say: Say,
+) -> dict[str, str]:
     started = time.monotonic()
     wanted = (
         defaults.DEFAULT_NATS_PORT,
@@ -171,7 +229,7 @@ def _start_nats_cluster(data_dir: Path, size: int, servers: ExitStack, say: Say)
         defaults.DEFAULT_NATS_CLUSTER_PORT,
     )
     cluster = start_nats_cluster(
-        data_dir / "nats-cluster", size, ports=wanted, log_dir=data_dir / "logs"
+        data_dir / "nats-cluster", size, ports=wanted, log_dir=data_dir / "logs", users=users
     )
     servers.callback(cluster.stop)
     servers.callback(say, f"stopping the {size} nats-servers")
@@ -187,22 +245,37 @@ def _start_nats_cluster(data_dir: Path, size: int, servers: ExitStack, say: Say)
     return {"NATS_URL": cluster.url, "NATS_STREAM_REPLICAS": str(size)}
 
 
-def _start_postgres(data_dir: Path, database: str, servers: ExitStack, say: Say) -> str:
+def _start_postgres(
+    data_dir: Path, database: str, servers: ExitStack, say: Say, env: ServerEnv
+) -> None:
+    """Postgres where every role needs its password: the projector's owns the read model, the
+    API's may only read it, and the workers get none."""
     started = time.monotonic()
     server = start_postgres(
         data_dir / "postgres",
         port=defaults.DEFAULT_POSTGRES_PORT,
         database=database,
         log_path=data_dir / "logs" / "postgres.log",
+        superuser_password=secret(data_dir, "postgres-superuser"),
     )
     servers.callback(server.stop)
     servers.callback(say, "stopping postgres")
     _say_if_moved(say, "postgres", defaults.DEFAULT_POSTGRES_PORT, server.port)
-    say(
-        f"postgres ready in {time.monotonic() - started:.2f}s at {server.dsn(database)} "
-        f"(log {server.log_path})"
+    projector_url, api_url = run_coroutine(
+        provision_postgres(
+            server.dsn(database),
+            projector_password=secret(data_dir, "postgres-projector"),
+            api_password=secret(data_dir, "postgres-api"),
+            schema=CommonSettings().readmodel_schema,
+        )
     )
-    return server.dsn(database)
+    env.add_own("projector", {"DATABASE_URL": projector_url})
+    env.add_own("api", {"DATABASE_URL": api_url})
+    say(
+        f"postgres ready in {time.monotonic() - started:.2f}s at {server.shown_dsn(database)} "
+        f"(log {server.log_path}); roles taskbus_projector (owns the read model) and "
+        "taskbus_api (reads it)"
+    )
 
 
 def _start_smtp_sink(servers: ExitStack, say: Say) -> dict[str, str]:

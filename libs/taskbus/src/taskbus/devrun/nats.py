@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from taskbus.devrun.nats_auth import NatsUser, authorization
 from taskbus.devrun.ports import LOOPBACK, choose_port
 from taskbus.devrun.processes import spawn, stop_group, wait_until_ready
 from taskbus.errors import InfraError
@@ -40,6 +41,8 @@ class NatsNode:
     server_name: str | None = None
     cluster: ClusterRoutes | None = None
     host: str = LOOPBACK
+    users: tuple[NatsUser, ...] = ()
+    """Who may log in and with which rights (``nats_auth``); none: anyone, with every right."""
 
     @property
     def url(self) -> str:
@@ -122,15 +125,19 @@ def start_nats(
     port: int | None = None,
     monitor_port: int | None = None,
     log_path: Path | None = None,
+    users: tuple[NatsUser, ...] = (),
     timeout: float = 30.0,
 ) -> NatsServer:
     """Start nats-server with JetStream storing under ``store_dir`` and wait until it is healthy.
 
     ``port`` and ``monitor_port`` are used when free; otherwise (or when not given) free ports are
-    picked, so compare the handle's ports with what was asked for.
+    picked, so compare the handle's ports with what was asked for. With ``users``, only they
+    may connect, each with its own rights.
     """
     client_port, http_port = _distinct_ports([port, monitor_port])
-    node = NatsNode(client_port, http_port, store_dir, log_path or store_dir.parent / "nats.log")
+    node = NatsNode(
+        client_port, http_port, store_dir, log_path or store_dir.parent / "nats.log", users=users
+    )
     return start_node(node, timeout=timeout)
 
 
@@ -152,6 +159,7 @@ def start_nats_cluster(
     *,
     ports: tuple[int, int, int] | None = None,
     log_dir: Path | None = None,
+    users: tuple[NatsUser, ...] = (),
     timeout: float = 30.0,
 ) -> NatsCluster:
     """Start ``size`` clustered servers storing under ``folder`` and wait for a meta leader.
@@ -159,7 +167,7 @@ def start_nats_cluster(
     Node ``i`` prefers ports ``ports[k] + i`` (client, monitor, cluster routes) and takes free
     ones when those are busy or not given; its server name is ``nats-<i + 1>``.
     """
-    nodes = cluster_nodes(folder, size, ports=ports, log_dir=log_dir or folder)
+    nodes = cluster_nodes(folder, size, ports=ports, log_dir=log_dir or folder, users=users)
     servers: list[NatsServer] = []
     try:
         # Every member starts before any is waited for: none is healthy until a quorum is up.
@@ -174,7 +182,12 @@ def start_nats_cluster(
 
 
 def cluster_nodes(
-    folder: Path, size: int, *, ports: tuple[int, int, int] | None, log_dir: Path
+    folder: Path,
+    size: int,
+    *,
+    ports: tuple[int, int, int] | None,
+    log_dir: Path,
+    users: tuple[NatsUser, ...] = (),
 ) -> list[NatsNode]:
     """The members of a cluster of ``size`` on loopback, each with its ports and store."""
     wishes = (None, None, None) if ports is None else ports
@@ -191,6 +204,7 @@ def cluster_nodes(
             log_path=log_dir / f"nats-{i + 1}.log",
             server_name=f"nats-{i + 1}",
             cluster=ClusterRoutes(routes, route_ports),
+            users=users,
         )
         for i, (client, monitor, routes) in enumerate(triples)
     ]
@@ -221,7 +235,9 @@ def _distinct_ports(preferred: list[int | None]) -> list[int]:
 
 def server_config(node: NatsNode) -> str:
     """The configuration file of ``node``; ports, name and routes are given as flags."""
-    return (
+    # The configuration format takes JSON as it is.
+    users = f"authorization: {json.dumps(authorization(node.users))}\n" if node.users else ""
+    return users + (
         # Results of large batches (10,000 recipients) exceed the 1 MB default message size.
         f"max_payload: {MAX_PAYLOAD}\n"
         "jetstream {\n"
@@ -236,6 +252,9 @@ def server_config(node: NatsNode) -> str:
 def _launch(node: NatsNode) -> NatsServer:
     node.store_dir.mkdir(parents=True, exist_ok=True)
     config = node.store_dir.parent / f"{node.store_dir.name}.conf"
+    # It holds the users' passwords: readable by this user alone, from before it holds any.
+    config.touch(mode=0o600)
+    config.chmod(0o600)
     config.write_text(server_config(node))
     argv: list[str | Path] = [
         nats_server_binary(),

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -32,6 +32,10 @@ _T = TypeVar("_T")
 
 # Durability traded for speed where the data is thrown away anyway (tests).
 _NO_FSYNC = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+# Only TCP on loopback is listened on (_server_argv); every role logs in with its password.
+_PASSWORDS_REQUIRED = (
+    "host all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n"
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,15 @@ class PostgresServer:
     log_path: Path
     process: subprocess.Popen[bytes]
     host: str = LOOPBACK
+    password: str | None = None
+    """The superuser's, when every role must log in with a password."""
 
     def dsn(self, database: str = DEFAULT_DATABASE) -> str:
+        login = f"{SUPERUSER}:{quote(self.password, safe='')}" if self.password else SUPERUSER
+        return f"postgresql://{login}@{self.host}:{self.port}/{database}"
+
+    def shown_dsn(self, database: str = DEFAULT_DATABASE) -> str:
+        """:meth:`dsn` without the password, for output."""
         return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{database}"
 
     def stop(self, grace: float = 30.0) -> None:
@@ -77,12 +88,14 @@ def start_postgres(
     fsync: bool = True,
     database: str = DEFAULT_DATABASE,
     log_path: Path | None = None,
+    superuser_password: str | None = None,
     timeout: float = 60.0,
 ) -> PostgresServer:
     """Start PostgreSQL on ``data_dir`` (initialising it when new) and create ``database``.
 
     ``port`` is used when free, otherwise a free one is picked. ``fsync=False`` trades crash
-    safety for speed, for clusters whose data does not matter.
+    safety for speed, for clusters whose data does not matter. With ``superuser_password``
+    every role must log in with its password (a new cluster trusts loopback until then).
     """
     bin_dir = postgres_bin_dir()
     log_path = log_path or data_dir.parent / "postgres.log"
@@ -96,7 +109,7 @@ def start_postgres(
     chosen_port = choose_port(port)
     argv = _server_argv(bin_dir, data_dir, chosen_port, fsync=fsync)
     process = spawn(argv, log_path=log_path, run_as=run_as, cwd=data_dir)
-    server = PostgresServer(chosen_port, data_dir, log_path, process)
+    server = PostgresServer(chosen_port, data_dir, log_path, process, password=superuser_password)
     try:
         wait_until_ready(
             process,
@@ -105,6 +118,8 @@ def start_postgres(
             timeout=timeout,
             log_path=log_path,
         )
+        if superuser_password is not None:
+            _require_passwords(server, superuser_password)
         create_database(server.dsn(SUPERUSER), database)
     except BaseException:
         server.stop()
@@ -128,6 +143,39 @@ async def ensure_database(server_dsn: str, name: str) -> str:
     finally:
         await connection.close()
     return dsn_for_database(server_dsn, name)
+
+
+def _require_passwords(server: PostgresServer, password: str) -> None:
+    """Give the superuser ``password`` and make every login need its password from now on.
+
+    Connecting with the password works whether the cluster still trusts loopback (new, or
+    made before passwords were used) or not.
+    """
+    run_coroutine(_alter_superuser(server, password))
+    hba = server.data_dir / "pg_hba.conf"
+    if hba.read_text() != _PASSWORDS_REQUIRED:
+        hba.write_text(_PASSWORDS_REQUIRED)
+        run_coroutine(_execute(server.dsn(SUPERUSER), "SELECT pg_reload_conf()"))
+
+
+async def _alter_superuser(server: PostgresServer, password: str) -> None:
+    # A password cannot be a bind parameter of ALTER ROLE; format() quotes it as a literal.
+    connection = await asyncpg.connect(server.dsn(SUPERUSER))
+    try:
+        statement = await connection.fetchval(
+            "SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)", SUPERUSER, password
+        )
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def _execute(dsn: str, statement: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
 
 
 def dsn_for_database(dsn: str, database: str) -> str:

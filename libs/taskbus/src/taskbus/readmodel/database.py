@@ -29,6 +29,13 @@ POSTGRES_UNAVAILABLE: tuple[type[BaseException], ...] = (
 Pooled connections are opened again on demand, so a service that catches these waits and
 tries again rather than exiting."""
 
+READ_MODEL_MISSING: tuple[type[BaseException], ...] = (
+    asyncpg.UndefinedTableError,
+    asyncpg.InvalidSchemaNameError,
+)
+"""What a query of the read model raises before the projector, which owns its schema, has
+created it (the API only reads it: docs/design.md, "Threat model")."""
+
 POSTGRES_RETRY_S = 1.0
 """How long a loop that met :data:`POSTGRES_UNAVAILABLE` waits before trying again."""
 

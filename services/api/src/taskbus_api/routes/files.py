@@ -18,11 +18,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from taskbus.catalog import TaskTypeInfo
-from taskbus.files import FileInfo, FileNotFound, FileStore
+from taskbus.files import FileInfo, FileNotFound, FileStore, FileStoreFull
 from taskbus.tasks import TaskTypeName
 
+from taskbus_api.access import Operator, Reader
 from taskbus_api.deps import ResourcesDep
-from taskbus_api.errors import NotFound, brief
+from taskbus_api.errors import ApiError, NotFound, brief
 from taskbus_api.multipart import MultipartFile, UnsupportedUpload, UploadTooLarge
 
 router = APIRouter(prefix="/api/files", tags=["files"])
@@ -48,6 +49,12 @@ _GENERIC_TYPES = frozenset({"", "application/octet-stream"})
 _FRAMING_BYTES = 64 * 1024
 _UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f/\\"<>:|?*]+')
 _MAX_NAME = 200
+
+
+class StoreFull(ApiError):
+    """The file bucket is at ``FILES_MAX_BYTES``."""
+
+    status_code = 507
 
 
 class FileOut(BaseModel):
@@ -88,16 +95,22 @@ def content_disposition(name: str) -> str:
 async def upload_file(
     request: Request,
     resources: ResourcesDep,
+    _: Operator,
     purpose: Annotated[
         TaskTypeName | None,
         Query(description="The task type the file is for; narrows its types."),
     ] = None,
 ) -> FileOut:
-    """Store the multipart field ``file``; 413 past the size limit, 415 for a type not taken."""
+    """Store the multipart field ``file``; 413 past the size limit, 415 for a type not taken,
+    507 when the file store is full."""
     limit = resources.settings.max_upload_bytes
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + _FRAMING_BYTES:
+    size = int(declared) if declared is not None and declared.isdigit() else None
+    if size is not None and size > limit + _FRAMING_BYTES:
         raise UploadTooLarge(f"the file is larger than the limit of {limit:,} bytes")
+    free = await resources.files.free_bytes()
+    if free is not None and (free == 0 or (size is not None and size > free + _FRAMING_BYTES)):
+        raise StoreFull(_full_message(free))
     upload = MultipartFile(request, "file", max_bytes=limit)
     await upload.start()
     name = display_name(upload.filename)
@@ -109,12 +122,19 @@ async def upload_file(
         raise UnsupportedUpload(
             f"{brief(content_type)} is not accepted for {use}; accepted: {listed}"
         )
-    info = await resources.files.put(upload.chunks(), name=name, content_type=content_type)
+    try:
+        info = await resources.files.put(upload.chunks(), name=name, content_type=content_type)
+    except FileStoreFull:
+        raise StoreFull(_full_message(0)) from None
     return FileOut.of(info)
 
 
+def _full_message(free: int) -> str:
+    return f"the file store is full: {free:,} bytes free under its cap (FILES_MAX_BYTES)"
+
+
 @router.get("/{file_id}", response_class=StreamingResponse)
-async def download_file(file_id: UUID, resources: ResourcesDep) -> StreamingResponse:
+async def download_file(file_id: UUID, resources: ResourcesDep, _: Reader) -> StreamingResponse:
     """The file's bytes, as an attachment; 404 when no file has that id."""
     try:
         reader = await resources.files.open(str(file_id))

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel
 from taskbus.events import utcnow
@@ -11,9 +11,11 @@ from taskbus.subjects import worker_consumer
 from taskbus.tasks import TaskStatus
 from taskbus.workers import WorkerStatus, live_workers, workers_bucket
 
+from taskbus_api.access import RoleGuard
 from taskbus_api.deps import ConnectionDep, Resources, ResourcesDep
+from taskbus_api.keys import Role
 
-router = APIRouter(prefix="/api", tags=["overview"])
+router = APIRouter(prefix="/api", tags=["overview"], dependencies=[Depends(RoleGuard(Role.READ))])
 
 _THROUGHPUT_MINUTES = 60
 

@@ -5,17 +5,18 @@ goes. A client that stops reading is dropped after ``API_SSE_SEND_TIMEOUT_S``.
 """
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
 import structlog
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 from taskbus.tasks import TaskStatus, TaskTypeName
 
+from taskbus_api.access import Reader, access_of
 from taskbus_api.deps import Resources, ResourcesDep
 from taskbus_api.errors import Unavailable
 from taskbus_api.feed import SlowSubscriber
@@ -30,7 +31,12 @@ _CATCH_UP_PAGE = 1000
 
 
 class _EventStream(EventSourceResponse):
-    """Ends quietly when the client stops reading, instead of with a traceback."""
+    """Ends quietly when the client stops reading, instead of with a traceback, and frees
+    the caller's stream slot however it ends."""
+
+    def __init__(self, *args: Any, release: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._release = release
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -39,11 +45,15 @@ class _EventStream(EventSourceResponse):
             # sse-starlette has closed the events already (their cleanup ran, the
             # subscription is gone); what is left is a socket nobody reads.
             log.info("dropped an SSE client that stopped reading")
+        finally:
+            self._release()
 
 
 @router.get("/api/stream", response_class=EventSourceResponse)
 async def stream(
+    request: Request,
     resources: ResourcesDep,
+    caller: Reader,
     task_type: TaskTypeName | None = None,
     status: TaskStatus | None = None,
     task_id: UUID | None = None,
@@ -61,11 +71,13 @@ async def stream(
     change after that sequence is replayed first, then the live ones follow without a gap.
     """
     flt = TaskFilter(status=status, task_type=task_type, q=q, task_id=task_id)
+    release = access_of(request).limits.open_stream(caller.limit_key())
     events = _events(resources, flt, last_event_id)
     return _EventStream(
         events,
         ping=resources.settings.sse_ping_s,
         send_timeout=resources.settings.sse_send_timeout_s,
+        release=release,
     )
 
 

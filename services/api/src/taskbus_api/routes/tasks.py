@@ -7,14 +7,23 @@ acknowledged before them (``reads``), so no client needs ``?wait=``.
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Body, Header, Query, status
 from taskbus.tasks import TaskStatus, TaskTypeName
 
 from taskbus_api import commands, queries, reads
+from taskbus_api.access import Operator, Principal, Reader
 from taskbus_api.deps import ResourcesDep
 from taskbus_api.readmodel_wait import settle
 from taskbus_api.routes.files import check_file_inputs
-from taskbus_api.schemas import SearchQuery, SubmitRequest, Task, TaskEventList, TaskPage
+from taskbus_api.schemas import (
+    CommandNote,
+    CommandVia,
+    SearchQuery,
+    SubmitRequest,
+    Task,
+    TaskEventList,
+    TaskPage,
+)
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
@@ -30,6 +39,11 @@ WaitQuery = Annotated[
         "(reads reflect it either way).",
     ),
 ]
+Via = Annotated[
+    CommandVia,
+    Header(alias="X-Taskbus-Via", description="Where the command comes from, for the audit trail."),
+]
+Note = Annotated[CommandNote | None, Body(description="An optional reason, kept in the event.")]
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"),
@@ -40,20 +54,24 @@ IdempotencyKey = Annotated[
 async def submit_task(
     body: SubmitRequest,
     resources: ResourcesDep,
+    caller: Operator,
     idempotency_key: IdempotencyKey = None,
+    via: Via = "api",
     wait: WaitQuery = 0,
 ) -> Task:
     """Submit a task; 201 once the event is stored. A known ``Idempotency-Key`` answers with
     the task it first submitted, whatever has happened to it since."""
     task_type = resources.task_types.check(body.task_type, body.parameters)
     await check_file_inputs(resources.files, task_type, body.parameters)
-    outcome = await commands.submit(resources.eventlog, body, task_type, idempotency_key)
+    by = commands.Provenance(caller.name, via)
+    outcome = await commands.submit(resources.eventlog, body, task_type, idempotency_key, by)
     return await settle(resources, outcome, wait)
 
 
 @router.get("/", response_model=TaskPage)
 async def list_tasks(
     resources: ResourcesDep,
+    _: Reader,
     status: TaskStatus | None = None,
     task_type: TaskTypeName | None = None,
     q: SearchQuery = None,
@@ -69,21 +87,35 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", response_model=Task)
-async def get_task(task_id: UUID, resources: ResourcesDep) -> Task:
+async def get_task(task_id: UUID, resources: ResourcesDep, _: Reader) -> Task:
     return await reads.task(resources, task_id)
 
 
 @router.delete("/{task_id}", response_model=Task, status_code=status.HTTP_202_ACCEPTED)
-async def cancel_task(task_id: UUID, resources: ResourcesDep, wait: WaitQuery = 0) -> Task:
+async def cancel_task(
+    task_id: UUID,
+    resources: ResourcesDep,
+    caller: Operator,
+    note: Note = None,
+    via: Via = "api",
+    wait: WaitQuery = 0,
+) -> Task:
     """Cancel a PENDING or RUNNING task (409 once terminal); 202 with the task cancelled."""
-    outcome = await commands.cancel(resources.eventlog, task_id)
+    outcome = await commands.cancel(resources.eventlog, task_id, _provenance(caller, via, note))
     return await settle(resources, outcome, wait)
 
 
 @router.post("/{task_id}/retry", response_model=Task, status_code=status.HTTP_202_ACCEPTED)
-async def retry_task(task_id: UUID, resources: ResourcesDep, wait: WaitQuery = 0) -> Task:
+async def retry_task(
+    task_id: UUID,
+    resources: ResourcesDep,
+    caller: Operator,
+    note: Note = None,
+    via: Via = "api",
+    wait: WaitQuery = 0,
+) -> Task:
     """Retry a FAILED or CANCELLED task as its next attempt (409 otherwise)."""
-    outcome = await commands.retry(resources.eventlog, task_id)
+    outcome = await commands.retry(resources.eventlog, task_id, _provenance(caller, via, note))
     return await settle(resources, outcome, wait)
 
 
@@ -91,6 +123,7 @@ async def retry_task(task_id: UUID, resources: ResourcesDep, wait: WaitQuery = 0
 async def get_task_events(
     task_id: UUID,
     resources: ResourcesDep,
+    _: Reader,
     after: Annotated[int, Query(ge=0, le=_MAX_SEQ, description="A log sequence.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> TaskEventList:
@@ -98,3 +131,7 @@ async def get_task_events(
     ``next_cursor`` back as ``after`` for the next page."""
     items, next_after = await reads.task_events(resources, task_id, after=after, limit=limit)
     return TaskEventList(items=items, next_cursor=None if next_after is None else str(next_after))
+
+
+def _provenance(caller: Principal, via: str, note: CommandNote | None) -> commands.Provenance:
+    return commands.Provenance(caller.name, via, None if note is None else note.reason)

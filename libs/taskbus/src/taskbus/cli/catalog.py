@@ -1,0 +1,35 @@
+"""``taskbus types``: the task types the API knows, from its catalog."""
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from taskbus.cli.session import EXIT_FAILED, err, out, run
+from taskbus.client import Client
+
+
+def types(ctx: typer.Context) -> None:
+    """The task types: what each does, its defaults and who serves it."""
+
+    async def work(client: Client) -> int:
+        catalog = await client.task_types()
+        if catalog is None:
+            err.print(f"the API at {client.api_url} has no task catalog (GET /api/task-types)")
+            return EXIT_FAILED
+        table = Table(box=None, header_style="bold")
+        for column in ("NAME", "DESCRIPTION", "MAX ATTEMPTS", "TIMEOUT", "FILES", "WORKERS"):
+            table.add_column(column)
+        for info in catalog:
+            workers = info.workers
+            table.add_row(
+                Text(info.name),
+                Text(info.description or ""),
+                "" if info.max_attempts is None else str(info.max_attempts),
+                "" if info.timeout_s is None else f"{info.timeout_s:g} s",
+                Text(", ".join(map(str, info.file_fields))),
+                str(len(workers)) if isinstance(workers, list) else Text(str(workers or "")),
+            )
+        out.print(table)
+        return 0
+
+    run(ctx, work)
