@@ -112,6 +112,11 @@ export function getStats(signal) {
   return request("GET", "/api/stats", { signal });
 }
 
+/** The task types workers announced: {items: [{name, description, parameters_schema, …, workers}]}. */
+export function listTaskTypes(signal) {
+  return request("GET", "/api/task-types", { signal });
+}
+
 export function getWorkers(signal) {
   return request("GET", "/api/workers", { signal });
 }
@@ -123,12 +128,13 @@ export function fileUrl(fileId) {
 
 /**
  * Upload one file to the object store. XMLHttpRequest rather than fetch because only it reports
- * upload progress, which matters for a large CSV or image. onProgress gets a fraction 0..1.
+ * upload progress, which matters for a large CSV or image. onProgress gets a fraction 0..1;
+ * purpose, a task type, has the API check the file is of a content type that type takes.
  */
-export function uploadFile(file, onProgress = () => {}) {
+export function uploadFile(file, { purpose, onProgress = () => {} } = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/files");
+    xhr.open("POST", `/api/files${query({ purpose })}`);
     xhr.setRequestHeader("Accept", "application/json");
     for (const [name, value] of Object.entries(authHeaders("POST"))) xhr.setRequestHeader(name, value);
     xhr.upload.addEventListener("progress", (event) => {

@@ -1,21 +1,25 @@
 // Turning the API's 422 body into messages per form field.
 //
-// FastAPI names the field by `loc`, e.g. ["body", "parameters", "num_rows"] or, for one entry
-// of a list, ["body", "parameters", "recipients", 3, "Recipient", "email"]. A parameter-level
-// error (["body", "parameters"]: "give either file_id or num_rows") belongs to no single field.
+// FastAPI names the field by `loc`, e.g. ["body", "parameters", "num_rows"], for a nested model
+// ["body", "parameters", "limits", "max"] or, for one entry of a list, ["body", "parameters",
+// "recipients", 3, "Recipient", "email"]. A parameter-level error (["body", "parameters"]: "give
+// either file_id or num_rows") belongs to no single field. Parameters and the task's own fields
+// (["body", "name"]) are told apart: a type may well have a parameter called "name".
 
 const UNION_MISMATCH = /_type$/;
 
+/** {scope: "parameters" | "task" | null, field: a dotted path, index: the list entry or null}. */
 function target(loc) {
   const path = loc[0] === "body" ? loc.slice(1) : loc;
   if (path[0] !== "parameters") {
-    return { field: typeof path[0] === "string" ? path[0] : null, index: null };
+    const field = typeof path[0] === "string" ? path[0] : null;
+    return { scope: field === null ? null : "task", field, index: null };
   }
   const rest = path.slice(1);
-  const fieldAt = rest.findIndex((part) => typeof part === "string");
-  if (fieldAt === -1) return { field: null, index: null };
-  const index = rest.slice(fieldAt + 1).find((part) => typeof part === "number");
-  return { field: rest[fieldAt], index: index ?? null };
+  const listAt = rest.findIndex((part) => typeof part === "number");
+  const keys = listAt === -1 ? rest : rest.slice(0, listAt);
+  if (keys.length === 0) return { scope: null, field: null, index: null };
+  return { scope: "parameters", field: keys.join("."), index: listAt === -1 ? null : rest[listAt] };
 }
 
 function cleanMessage(message) {
@@ -30,7 +34,7 @@ function cleanMessage(message) {
 function dropUnionNoise(errors) {
   const groups = new Map();
   for (const error of errors) {
-    const key = `${error.field}:${error.index}`;
+    const key = `${error.scope}:${error.field}:${error.index}`;
     groups.set(key, [...(groups.get(key) ?? []), error]);
   }
   return [...groups.values()].flatMap((group) => {
@@ -40,7 +44,8 @@ function dropUnionNoise(errors) {
 }
 
 /**
- * The errors of a 422 detail list as {fields: Map(field -> [{message, index}]), general: [message]}.
+ * The errors of a 422 detail list as {parameters, task, general}: the first two are
+ * Map(field -> [{message, index}]), general a list of messages.
  */
 export function validationErrors(detail) {
   const parsed = detail.map((item) => ({
@@ -48,18 +53,19 @@ export function validationErrors(detail) {
     type: String(item.type ?? ""),
     message: cleanMessage(item.msg),
   }));
-  const fields = new Map();
+  const scopes = { parameters: new Map(), task: new Map() };
   const general = [];
   for (const error of dropUnionNoise(parsed)) {
-    if (error.field === null) {
+    if (error.scope === null) {
       general.push(error.message);
       continue;
     }
+    const fields = scopes[error.scope];
     const list = fields.get(error.field) ?? [];
     if (!list.some((e) => e.message === error.message && e.index === error.index)) {
       list.push({ message: error.message, index: error.index });
     }
     fields.set(error.field, list);
   }
-  return { fields, general };
+  return { ...scopes, general };
 }

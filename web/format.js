@@ -1,9 +1,9 @@
 // Labels and number, time and size formatting shared by every view.
 
+import { builtinLabel } from "./builtins.js";
 import { h } from "./dom.js";
 
 export const STATUSES = ["PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED"];
-export const TASK_TYPES = ["csv_processing", "email_sending", "image_processing"];
 
 const STATUS_LABELS = {
   PENDING: "Pending",
@@ -13,18 +13,19 @@ const STATUS_LABELS = {
   CANCELLED: "Cancelled",
 };
 
-const TYPE_LABELS = {
-  csv_processing: "CSV processing",
-  email_sending: "Email sending",
-  image_processing: "Image processing",
-};
-
 export function statusLabel(status) {
   return STATUS_LABELS[status] ?? String(status);
 }
 
+/** "num_rows" -> "Num rows": a name from code as a label, in sentence case. */
+export function humanize(name) {
+  const words = String(name).replaceAll("_", " ").trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** A task type's label: a built-in's own, else its name in sentence case ("Roll dice"). */
 export function typeLabel(taskType) {
-  return TYPE_LABELS[taskType] ?? String(taskType);
+  return builtinLabel(taskType) ?? humanize(taskType);
 }
 
 export function canCancel(status) {

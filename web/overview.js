@@ -4,18 +4,18 @@
 // while the overview is on screen.
 
 import { getStats, getWorkers } from "./api.js";
+import { taskTypes } from "./catalog.js";
 import { drawThroughput, summarize } from "./chart.js";
 import { byId, h, one } from "./dom.js";
 import {
   STATUSES,
-  TASK_TYPES,
   formatCount,
   parseTime,
   relativeTimeElement,
   shortId,
   typeLabel,
 } from "./format.js";
-import { taskHash } from "./router.js";
+import { submitHash, taskHash } from "./router.js";
 import { errorMessage, showError } from "./toasts.js";
 
 const REFRESH_MS = 5000;
@@ -62,12 +62,15 @@ export class OverviewView {
     this.changeTimer = null;
     this.throughput = [];
     this.failing = false;
+    this.freshTypes = false;
     store.subscribe(() => this.visible && this.refreshSoon());
     new ResizeObserver(() => this.drawChart()).observe(this.chart);
   }
 
   show() {
     this.visible = true;
+    // The catalog afresh when opened: a type announced since has its queue row from the start.
+    this.freshTypes = true;
     this.refresh();
     clearInterval(this.timer);
     this.timer = setInterval(() => this.refresh(), REFRESH_MS);
@@ -94,9 +97,13 @@ export class OverviewView {
   }
 
   refresh() {
+    const fresh = this.freshTypes;
+    this.freshTypes = false;
     this.guard(
       Promise.all([
-        getStats().then((stats) => this.renderStats(stats)),
+        Promise.all([getStats(), taskTypes({ fresh })]).then(([stats, types]) =>
+          this.renderStats(stats, types),
+        ),
         getWorkers().then((workers) => this.renderWorkers(workers.items)),
       ]),
     );
@@ -113,7 +120,7 @@ export class OverviewView {
     }
   }
 
-  renderStats(stats) {
+  renderStats(stats, types) {
     const byStatus = stats.by_status ?? {};
     let total = 0;
     for (const status of STATUSES) {
@@ -127,9 +134,19 @@ export class OverviewView {
       );
     }
     byId("overview-empty").hidden = total > 0;
+    if (total === 0) this.renderFirstTasks(types);
     this.throughput = stats.throughput ?? [];
     this.drawChart();
-    this.renderQueues(stats);
+    this.renderQueues(stats, types);
+  }
+
+  /** Before anything ran, a way into the form for each type the catalog holds. */
+  renderFirstTasks(types) {
+    byId("overview-empty-types").replaceChildren(
+      ...types.map((type, i) =>
+        h("a", { class: i === 0 ? "button primary" : "button", href: submitHash(type.name) }, typeLabel(type.name)),
+      ),
+    );
   }
 
   drawChart() {
@@ -139,10 +156,12 @@ export class OverviewView {
     drawThroughput(this.chart, this.throughput, text);
   }
 
-  renderQueues(stats) {
+  /** A row per type of the catalog, and of any type tasks exist of that it does not hold. */
+  renderQueues(stats, catalog) {
     const queues = stats.queues ?? {};
     const byType = stats.by_type ?? {};
-    const types = [...new Set([...TASK_TYPES, ...Object.keys(queues), ...Object.keys(byType)])];
+    const names = catalog.map((type) => type.name);
+    const types = [...new Set([...names, ...Object.keys(queues), ...Object.keys(byType)])];
     byId("queues-rows").replaceChildren(
       ...types.map((type) =>
         h(

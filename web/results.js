@@ -1,9 +1,11 @@
 // A task's result, rendered for its type: CSV column statistics, the per-recipient outcome of an
-// email task, thumbnails of produced images. Anything else is shown as JSON.
+// email task, thumbnails of produced images. Any other type's result, or a built-in's of a shape
+// its view does not know (one stored as a file), gets the generic view (generic-result.js).
 
 import { fileUrl } from "./api.js";
 import { h } from "./dom.js";
 import { formatBytes, formatCount, formatNumber } from "./format.js";
+import { genericResult } from "./generic-result.js";
 
 const EMAIL_ROWS_SHOWN = 200;
 
@@ -214,6 +216,5 @@ function pendingText(task) {
 /** The nodes that show task's result. */
 export function renderResult(task) {
   if (!task.result) return [h("p", { class: "muted" }, pendingText(task))];
-  const rendered = RENDERERS[task.task_type]?.(task.result);
-  return rendered ?? [h("pre", { class: "json" }, JSON.stringify(task.result, null, 2))];
+  return RENDERERS[task.task_type]?.(task.result) ?? genericResult(task.result);
 }

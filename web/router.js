@@ -29,6 +29,10 @@ export function tasksHash({ status, task_type, q } = {}) {
   return search ? `#/tasks?${search}` : "#/tasks";
 }
 
+export function submitHash(taskType) {
+  return `#/submit?type=${encodeURIComponent(taskType)}`;
+}
+
 export function taskHash(id) {
   return `#/tasks/${encodeURIComponent(id)}`;
 }

@@ -11,7 +11,8 @@
 // with "Load more".
 
 import { listTasks } from "./api.js";
-import { byId, one } from "./dom.js";
+import { taskTypes } from "./catalog.js";
+import { byId, h, one } from "./dom.js";
 import { statusLabel, typeLabel } from "./format.js";
 import { navigate, taskHash, tasksHash } from "./router.js";
 import { LiveStream } from "./stream.js";
@@ -88,6 +89,7 @@ export class TaskListView {
     const filters = filtersOf(route.params);
     const changed = !sameFilters(filters, this.filters);
     this.filters = filters;
+    this.fillTypes();
     this.syncControls();
     if (!this.visible || changed) {
       this.follow();
@@ -105,9 +107,34 @@ export class TaskListView {
 
   resync() {
     if (!this.visible) return;
+    this.fillTypes();
     // As after a new API key: a stream the server refused would wait out its backoff first.
     if (this.live?.gaveUp) this.live.restart();
     this.reload();
+  }
+
+  /**
+   * The type filter's options: the catalog's types, and the one filtered by even when the
+   * catalog does not hold it (a link from before), so the select shows what the list is.
+   */
+  async fillTypes() {
+    let names = [];
+    try {
+      names = (await taskTypes()).map((type) => type.name);
+    } catch (error) {
+      showError(`Could not load the task types: ${errorMessage(error)}`);
+    }
+    const wanted = this.filters.task_type;
+    if (wanted && !names.includes(wanted)) names.push(wanted);
+    const key = names.join(" ");
+    if (this.typeSelect.dataset.types !== key) {
+      this.typeSelect.dataset.types = key;
+      this.typeSelect.replaceChildren(
+        h("option", { value: "" }, "All types"),
+        ...names.map((name) => h("option", { value: name }, typeLabel(name))),
+      );
+    }
+    this.typeSelect.value = this.filters.task_type;
   }
 
   /** With filters, open their stream (replacing any other); without, the page's stream does. */

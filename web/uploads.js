@@ -10,13 +10,14 @@ export class UploadField {
   /**
    * zone: the drop target (a <label> around input); input: the <input type=file>;
    * list: the <ul> that shows the files; multiple: keep several files or replace the one held;
-   * accepts(file): whether a dropped file is of a kind this field takes.
+   * purpose: the task type the files are for, so that the API refuses (415, shown on the file)
+   * one of a content type the type does not take, rather than the submit later.
    */
-  constructor({ zone, input, list, multiple, accepts, onChange }) {
+  constructor({ zone, input, list, multiple, purpose, onChange }) {
     this.input = input;
     this.list = list;
     this.multiple = multiple;
-    this.accepts = accepts;
+    this.purpose = purpose;
     this.onChange = onChange;
     this.items = [];
     input.addEventListener("change", () => {
@@ -36,7 +37,7 @@ export class UploadField {
   }
 
   add(files) {
-    const chosen = files.filter((file) => this.accepts(file));
+    const chosen = [...files];
     if (chosen.length === 0) return;
     if (!this.multiple) {
       for (const item of this.items) this.remove(item);
@@ -53,9 +54,10 @@ export class UploadField {
     item.el = this.itemElement(item);
     this.list.append(item.el);
     this.items.push(item);
-    item.done = uploadFile(file, (fraction) => {
+    const onProgress = (fraction) => {
       item.status.textContent = `Uploading… ${Math.round(fraction * 100)}%`;
-    }).then(
+    };
+    item.done = uploadFile(file, { purpose: this.purpose, onProgress }).then(
       (info) => {
         item.fileId = info.file_id;
         item.el.dataset.fileId = info.file_id;

@@ -44,7 +44,7 @@ def test_validation_error_is_shown_next_to_its_field(
 
     error = page.get_by_test_id("error-num_rows")
     expect(error).to_be_visible()
-    expect(error).to_contain_text("greater than or equal to 1")
+    expect(error).to_contain_text("minimum of 1")
     expect(page.locator("[name=num_rows]")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("[name=num_rows]")).to_be_focused()
     expect(page.get_by_test_id("form-error")).to_be_hidden()
