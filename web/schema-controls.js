@@ -33,12 +33,17 @@ function sentence(text) {
   return /[.!?]$/.test(capital) ? capital : `${capital}.`;
 }
 
-/** A pattern the browser can check as typed; Python's regex dialect is not always JavaScript's. */
+/**
+ * A schema pattern as an input's, for the browser to check as typed. JSON Schema's matches
+ * anywhere in the value, an input's the whole value, hence the `.*` around it; one that is not
+ * also valid JavaScript (Python's dialect differs) is left to the API.
+ */
 function browserPattern(pattern) {
   if (typeof pattern !== "string") return null;
+  const whole = `.*(?:${pattern}).*`;
   try {
-    new RegExp(`^(?:${pattern})$`, "v");
-    return pattern;
+    new RegExp(`^(?:${whole})$`, "v");
+    return whole;
   } catch {
     return null;
   }

@@ -41,9 +41,10 @@ export class SchemaForm {
     const grid = h("div", { class: "field-grid" });
     const parts = [];
     for (const [name, property] of Object.entries(schema.properties ?? {})) {
-      const el = this.property(name, property, prefix, depth, required.has(name));
-      if (pair?.includes(name)) continue;
-      grid.append(el);
+      // Either of a pair is needed once chosen, so neither is marked optional.
+      const inPair = Boolean(pair?.includes(name));
+      const el = this.property(name, property, prefix, depth, required.has(name) || inPair);
+      if (!inPair) grid.append(el);
     }
     if (pair) parts.push(this.choice(pair, prefix));
     if (grid.childElementCount) parts.push(grid);
@@ -54,7 +55,8 @@ export class SchemaForm {
     const path = prefix ? `${prefix}.${name}` : name;
     const { schema, optional } = unwrapOptional(property, this.root);
     const control = controlOf(schema, this.root, depth);
-    const label = labelOf(name, schema, control);
+    // The property's own title: a nested model's is the model's name, not the field's.
+    const label = labelOf(name, property.title, control);
     // Marked optional only when it starts empty and may stay so: a default is shown filled in.
     const empty = schema.default === undefined || schema.default === null;
     const spec = { path, label, schema, optional: !required && (optional || empty) };
@@ -64,14 +66,20 @@ export class SchemaForm {
     return built.el;
   }
 
-  /** A nested model as a fieldset; left wholly empty it is left out, when it may be. */
+  /**
+   * A nested model as a fieldset. An optional one (`Model | None`) is sent only when its box is
+   * ticked: its fields' defaults are filled in, so "left empty" could never leave it out.
+   */
   nested(spec, depth) {
     const errorSlot = h("p", {
       class: "field-error",
       id: `param-error-${spec.path}`,
       dataset: { testid: `error-${spec.path}`, errorFor: spec.path },
     });
-    const legend = h("legend", {}, spec.label, spec.optional ? h("span", { class: "optional" }, " optional") : null);
+    const include = spec.optional
+      ? h("input", { type: "checkbox", "aria-label": `Give ${spec.label}`, dataset: { testid: `include-${spec.path}` } })
+      : null;
+    const legend = h("legend", {}, include ? h("label", {}, include, ` ${spec.label}`) : spec.label);
     const el = h(
       "fieldset",
       { class: "nested wide", dataset: { testid: `param-${spec.path}` } },
@@ -80,6 +88,13 @@ export class SchemaForm {
       this.properties(spec.schema, spec.path, depth + 1),
       errorSlot,
     );
+    // A disabled fieldset leaves its first legend, and so the box, usable.
+    if (include) {
+      el.disabled = true;
+      include.addEventListener("change", () => {
+        el.disabled = !include.checked;
+      });
+    }
     this.controls.set(spec.path, {
       path: spec.path,
       label: spec.label,
@@ -88,6 +103,7 @@ export class SchemaForm {
       errorSlot,
       focusTarget: el,
       optional: spec.optional,
+      included: () => !include || include.checked,
     });
     return el;
   }
@@ -127,7 +143,11 @@ export class SchemaForm {
         { class: "source-switch", role: "radiogroup", "aria-label": branches.map((b) => b.label).join(" or ") },
         radios,
       ),
-      branches.map((branch) => branch.el),
+      h(
+        "div",
+        { class: "field-grid" },
+        branches.map((branch) => branch.el),
+      ),
     );
   }
 
@@ -135,11 +155,12 @@ export class SchemaForm {
     return [...this.controls.values()].some((control) => control.kind === "file");
   }
 
-  /** Whether a control is read: not the branch of the choice that was not taken. */
+  /** Whether a control is read: not in the branch of the choice not taken, nor in a model left out. */
   inPlay(control) {
-    if (!this.pair) return true;
-    const skipped = this.pair.branches.filter((branch) => branch !== this.pair.chosen);
-    return !skipped.some((branch) => control.path === branch.path || control.path.startsWith(`${branch.path}.`));
+    const within = (outer) => control.path === outer.path || control.path.startsWith(`${outer.path}.`);
+    const skipped = this.pair ? this.pair.branches.filter((branch) => branch !== this.pair.chosen) : [];
+    if (skipped.some(within)) return false;
+    return [...this.controls.values()].every((outer) => outer.kind !== "object" || !within(outer) || outer.included());
   }
 
   /** The parameters to send; what the person must fix goes into errors (path -> [message]). */

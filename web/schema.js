@@ -92,15 +92,16 @@ export function controlOf(schema, root, depth = 0) {
 }
 
 /**
- * A property's label: its title when the model gave one, else its name in sentence case. A file
- * parameter names an upload, so "file_ids" reads "Files": the person picks files, not ids.
+ * A property's label: the title the model gave it, else its name in sentence case (pydantic's
+ * own title, "Num Rows", is the name in title case). A file parameter names an upload, so
+ * "file_ids" reads "Files": the person picks files, not ids.
  */
-export function labelOf(name, schema, control) {
+export function labelOf(name, title, control) {
   const automatic = String(name)
     .split("_")
     .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
     .join(" ");
-  const label = schema.title && schema.title !== automatic ? schema.title : humanize(name);
+  const label = title && title !== automatic ? title : humanize(name);
   return control.kind === "file" ? label.replace(/ id(s?)$/i, "$1") : label;
 }
 

@@ -1,5 +1,6 @@
-"""A task type declared only in tests/ (tests/apps/dice.py) in the browser: the form is built
-from its schema, its 422s land by their field, and its result gets the generic view."""
+"""Task types declared only in tests/ in the browser: the dice of tests/apps/dice.py and the
+shapes of shapes_app.py. Their forms are built from their schemas, their 422s land by their
+fields, and their results get the generic view."""
 
 import random
 import re
@@ -14,28 +15,25 @@ from support.system import System
 
 pytestmark = pytest.mark.browser
 
-TESTS = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+TESTS = HERE.parent
 
 
 @pytest.fixture(scope="module")
-def dice_system(system_factory: SystemFactory) -> Iterator[System]:
+def own_types(system_factory: SystemFactory) -> Iterator[System]:
     """A system of its own, so that the shared one's catalog keeps only the built-ins; none of
-    their workers runs, only the dice app's."""
-    with system_factory("browser-dice", services=("taskbus-api", "taskbus-projector")) as held:
-        held.start(
-            "taskbus",
-            "worker",
-            "apps.dice:app",
-            env={"PYTHONPATH": str(TESTS)},
-            name="worker-games",
-        )
+    their workers runs, only the test apps'."""
+    with system_factory("browser-own-types", services=("taskbus-api", "taskbus-projector")) as held:
+        for app, folder in (("apps.dice:app", TESTS), ("shapes_app:app", HERE)):
+            env = {"PYTHONPATH": str(folder)}
+            held.start("taskbus", "worker", app, env=env, name=f"worker-{app}")
         yield held
 
 
 def test_the_form_of_a_type_from_the_catalog_submits_and_shows_its_result(
-    page: Page, console: Console, dice_system: System
+    page: Page, console: Console, own_types: System
 ) -> None:
-    system = dice_system
+    system = own_types
     console.expect_errors("status of 422")
     open_dashboard(page, system, "#/submit")
     expect(page.get_by_role("radio", name="Roll dice")).to_have_accessible_description(
@@ -103,3 +101,54 @@ def test_the_form_of_a_type_from_the_catalog_submits_and_shows_its_result(
     expect(type_filter).to_have_value("roll_dice")
     expect(type_filter.locator("option[value=roll_dice]")).to_have_text("Roll dice")
     expect(task_row(page, task_id)).to_contain_text("Roll dice")
+
+
+def test_enums_lists_and_nested_models_are_sent_as_entered(
+    page: Page, console: Console, own_types: System
+) -> None:
+    system = own_types
+    console.expect_errors("status of 422")
+    open_dashboard(page, system, "#/submit?type=draw_shape")
+    field = page.get_by_test_id
+    expect(field("param-colour").locator("option:checked")).to_have_text("red")
+    expect(field("param-size.width")).to_have_value("1")
+    expect(field("param-border.width")).to_be_disabled()
+    expect(field("param-filled").locator("option:checked")).to_have_text("Not set")
+
+    field("param-colour").select_option(label="blue")
+    field("param-kind").select_option(label="circle")
+    field("param-tags").fill("a\nb\n\nc")
+    field("param-weights").fill("1.5\n2\n\nheavy")
+    field("param-size.width").fill("4")
+    field("include-border").check()
+    field("param-border.height").fill("0")
+    field("param-filled").select_option(label="Yes")
+    field("submit-button").click()
+
+    # Checked before sending: a line that is no number.
+    expect(field("error-weights")).to_have_text("Line 4: Enter a number.")
+    field("param-weights").fill("1.5\n2\n3")
+    field("submit-button").click()
+
+    # Refused by the API's schema, and shown by the nested field.
+    expect(field("error-border.height")).to_contain_text("minimum of 1")
+    expect(field("param-border.height")).to_be_focused()
+    field("param-border.height").fill("2")
+    field("submit-button").click()
+
+    expect(field("detail-status")).to_have_attribute("data-status", "SUCCESS")
+    task_id = field("task-detail").get_attribute("data-task-id")
+    assert task_id is not None
+    assert system.get(task_id)["parameters"] == {
+        "colour": "blue",
+        "kind": "circle",
+        "tags": ["a", "b", "c"],
+        "weights": [1.5, 2, 3],
+        "size": {"width": 4, "height": 1},
+        "border": {"width": 1, "height": 2},
+        "filled": True,
+    }
+    parts = field("generic-result").locator("[data-key=parts]").get_by_test_id("result-table")
+    expect(parts.locator("tbody tr")).to_have_count(3)
+    expect(parts.locator("tbody tr").first.locator("td")).to_have_text(["a", "1.5"])
+    assert len(console.errors) == 1, console.errors

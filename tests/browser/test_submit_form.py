@@ -7,6 +7,13 @@ from support.system import System
 
 pytestmark = pytest.mark.browser
 
+CSV = b"item,price\napple,1.5\npear,2.5\n"
+# A 1x1 PNG: a file of a type csv_processing does not take.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
 
 def test_task_submitted_through_the_form_reaches_success_without_a_reload(
     page: Page, console: Console, system: System
@@ -63,3 +70,35 @@ def test_validation_error_of_one_recipient_names_its_line(
 
     expect(page.get_by_test_id("error-recipients")).to_contain_text("Line 2:")
     expect(page.locator("[name=recipients]")).to_have_attribute("aria-invalid", "true")
+
+
+def test_a_csv_uploaded_through_the_form_is_processed(
+    page: Page, console: Console, system: System
+) -> None:
+    """The file field comes from the schema's ``format: taskbus-file``; its uploads name their
+    task type, so the API refuses a file the type does not take on the spot."""
+    open_dashboard(page, system, "#/submit?type=csv_processing")
+    console.expect_errors("status of 415")
+    page.get_by_test_id("source-file_id").check()
+    expect(page.locator("[name=num_rows]")).to_be_hidden()
+    chooser = page.get_by_test_id("file-file_id")
+
+    chooser.set_input_files(files=[{"name": "dot.png", "mimeType": "image/png", "buffer": PNG}])
+    item = page.get_by_test_id("upload-item")
+    expect(item).to_have_attribute("data-state", "error")
+    expect(item).to_contain_text("not accepted for csv_processing")
+
+    chooser.set_input_files(files=[{"name": "prices.csv", "mimeType": "text/csv", "buffer": CSV}])
+    expect(item).to_have_count(1)
+    expect(item).to_have_attribute("data-state", "done")
+    file_id = item.get_attribute("data-file-id")
+    page.get_by_test_id("submit-button").click()
+
+    expect(page.get_by_test_id("detail-status")).to_have_attribute("data-status", "SUCCESS")
+    numeric = page.get_by_test_id("csv-numeric-table")
+    expect(numeric.locator("[data-column=price]")).to_be_visible()
+    task_id = page.get_by_test_id("task-detail").get_attribute("data-task-id")
+    assert task_id is not None
+    parameters = system.get(task_id)["parameters"]
+    assert parameters["file_id"] == file_id
+    assert "num_rows" not in parameters
