@@ -2,14 +2,21 @@
 
 Started with ``taskbus worker apps.dice:app``; the API learns it from the catalog: its
 schema refuses bad parameters with a 422 naming the field, its defaults apply, its tasks
-stream their progress and end with the typed result.
+stream their progress and end with the typed result, which the Python client awaits and the
+CLI follows.
 """
 
+import asyncio
+import json
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import taskbus
 from support.system import System
 
 pytestmark = pytest.mark.e2e
@@ -97,3 +104,32 @@ def test_a_task_of_the_type_streams_its_progress_and_ends_with_its_result(
     assert done["status"] == "SUCCESS", done["error"]
     assert done["result"] == {"rolls": rolls, "total": sum(rolls)}
     assert "RUNNING" in [update["status"] for update in seen]
+
+
+def test_the_python_client_awaits_its_result(dice_worker: System) -> None:
+    async def roll() -> dict[str, object]:
+        async with taskbus.Client(api_url=dice_worker.api_url) as client:
+            handle = await client.submit("roll_dice", {"dice": 3, "seed": 11})
+            return await handle.result(timeout=30)
+
+    result = asyncio.run(roll())
+
+    rng = random.Random(11)
+    rolls = [rng.randint(1, 6) for _ in range(3)]
+    assert result == {"rolls": rolls, "total": sum(rolls)}
+
+
+def test_the_cli_follows_it_to_its_end(dice_worker: System) -> None:
+    env = {**os.environ, "TASKBUS_API_URL": dice_worker.api_url, "COLUMNS": "200"}
+
+    def taskbus_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(Path(sys.executable).parent / "taskbus"), *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    done = taskbus_cli("submit", "roll_dice", "-p", "dice=5", "-p", "seed=3", "--follow")
+    refused = taskbus_cli("submit", "roll_dice", "-p", "sides=1", "--follow")
+
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["rolls"]) == 5
+    assert refused.returncode == 2
+    assert "sides" in refused.stderr

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from taskbus.catalog import FileField
 from taskbus.workers import live_workers, workers_bucket
 
+from taskbus_api.access import Reader
 from taskbus_api.deps import ResourcesDep
 
 router = APIRouter(prefix="/api", tags=["task types"])
@@ -32,7 +33,7 @@ class TaskTypeList(BaseModel):
 
 
 @router.get("/task-types", response_model=TaskTypeList)
-async def task_types(resources: ResourcesDep) -> TaskTypeList:
+async def task_types(resources: ResourcesDep, _: Reader) -> TaskTypeList:
     """Every task type a worker has announced, whether or not one serves it now."""
     kv = await workers_bucket(
         resources.eventlog.js,
