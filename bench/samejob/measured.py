@@ -1,0 +1,31 @@
+"""One way of doing the job, timed and metered: what both sides of the comparison report."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Measured:
+    tasks: int
+    seconds: float
+    """From the first submit until the last task's result was seen by the client."""
+    submit_seconds: float
+    """From the first submit until the last one was accepted."""
+    cpu_seconds: dict[str, float]
+    """CPU each process tree used meanwhile, by name (see ``bench.cpu.CpuMeter``)."""
+
+    @property
+    def tasks_per_s(self) -> float:
+        return self.tasks / self.seconds
+
+    @property
+    def submits_per_s(self) -> float:
+        return self.tasks / self.submit_seconds
+
+    def cpu_ms_per_task(self, *names: str) -> float:
+        """CPU per task of the named process trees together, in milliseconds."""
+        return sum(self.cpu_seconds[name] for name in names) * 1000 / self.tasks
+
+    def cpu_ms_by_process(self) -> dict[str, float]:
+        """CPU per task of each process tree (ms), busiest first."""
+        by_process = {name: round(self.cpu_ms_per_task(name), 3) for name in self.cpu_seconds}
+        return dict(sorted(by_process.items(), key=lambda item: -item[1]))
