@@ -159,7 +159,8 @@ def run_selected(servers: Servers, args: argparse.Namespace, profiler: Profiler)
         if reason is not None:
             _say(f"the same job runs on taskbus only: {reason}")
         same = SameJobOptions(args.samejob_tasks, args.concurrency, with_celery=reason is None)
-        with _step(f"the same job, {args.samejob_tasks:,} csv tasks, on Celery and taskbus"):
+        systems = "taskbus" if reason is not None else "Celery and taskbus"
+        with _step(f"the same job, {args.samejob_tasks:,} csv tasks, on {systems}"):
             results += run_samejob(servers, same, profiler)
     if "pipeline" in args.only:
         pipeline = PipelineOptions(args.latency_samples, args.tasks, args.concurrency)
