@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,13 +55,22 @@ def unavailable() -> str | None:
     return None
 
 
+def install() -> bool:
+    """Run ``celery_baseline/setup.sh``: Debian's redis-server (apt) and the Celery venv (pip).
+
+    Its output goes to stderr with the run's progress; returns whether it succeeded.
+    """
+    argv = ["bash", str(HERE / "setup.sh"), str(celery_venv())]
+    return subprocess.run(argv, stdout=sys.stderr, check=False).returncode == 0
+
+
 def run_celery_baseline(log_dir: Path, tasks: int, latency_samples: int) -> Baseline:
-    with _redis(log_dir) as redis_url, _celery_worker(redis_url, log_dir):
+    with redis_server(log_dir) as redis, celery_worker(redis.url, log_dir, "noop_app"):
         measured = subprocess.run(
             [
                 str(celery_venv() / "bin" / "python"),
                 str(HERE / "measure.py"),
-                *("--redis-url", redis_url),
+                *("--redis-url", redis.url),
                 *("--tasks", str(tasks), "--latency-samples", str(latency_samples)),
             ],
             cwd=HERE,
@@ -95,9 +105,15 @@ def _results(figures: CeleryFigures, tasks: int, samples: int) -> Baseline:
     return Baseline(results, rate)
 
 
+@dataclass(frozen=True)
+class RedisServer:
+    url: str
+    pid: int
+
+
 @contextmanager
-def _redis(log_dir: Path) -> Iterator[str]:
-    """A throwaway redis-server on a free loopback port (nothing saved); its URL."""
+def redis_server(log_dir: Path) -> Iterator[RedisServer]:
+    """A throwaway redis-server on a free loopback port (nothing saved)."""
     port = free_port()
     log_path = log_dir / "redis.log"
     argv = ["redis-server", "--bind", LOOPBACK, "--port", str(port)]
@@ -110,17 +126,20 @@ def _redis(log_dir: Path) -> Iterator[str]:
             timeout=30,
             log_path=log_path,
         )
-        yield f"redis://{LOOPBACK}:{port}/0"
+        yield RedisServer(f"redis://{LOOPBACK}:{port}/0", process.pid)
 
 
 @contextmanager
-def _celery_worker(redis_url: str, log_dir: Path) -> Iterator[None]:
-    """``celery worker`` with the prefork pool of two processes, until the block ends."""
-    argv = [str(celery_venv() / "bin" / "celery"), "-A", "noop_app"]
+def celery_worker(
+    redis_url: str, log_dir: Path, app_module: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``celery worker`` of ``celery_baseline/<app_module>.py`` with the prefork pool of two
+    processes, until the block ends."""
+    argv = [str(celery_venv() / "bin" / "celery"), "-A", app_module]
     argv += ["-b", redis_url, "--result-backend", redis_url]
     argv += ["worker", "--pool=prefork", "--concurrency=2", "--loglevel=INFO"]
-    with _running(argv, log_dir / "celery-worker.log", cwd=HERE):
-        yield
+    with _running(argv, log_dir / f"celery-worker-{app_module}.log", cwd=HERE) as process:
+        yield process
 
 
 @contextmanager

@@ -30,12 +30,16 @@ from bench.list_pages import ListOptions, run_list_pages
 from bench.pipeline import PipelineOptions, run_pipeline
 from bench.profiling import Profiler
 from bench.report import Result, table, write_json
+from bench.samejob import SameJobOptions, run_samejob
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("celery", "pipeline", "consistency", "fold", "list")
+BENCHMARKS = ("celery", "samejob", "pipeline", "consistency", "fold", "list")
+# What needs Redis and Celery (installed by celery_baseline/setup.sh when missing).
+NEEDS_CELERY = {"celery", "samejob"}
 SIZES: dict[str, dict[str, int]] = {
     "full": {
         "tasks": 1000,
+        "samejob_tasks": 2000,
         "latency_samples": 200,
         "fold_events": 100_000,
         "tasks_in_read_model": 1_000_000,
@@ -43,6 +47,7 @@ SIZES: dict[str, dict[str, int]] = {
     },
     "quick": {
         "tasks": 300,
+        "samejob_tasks": 500,
         "latency_samples": 50,
         "fold_events": 20_000,
         "tasks_in_read_model": 100_000,
@@ -57,6 +62,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only these")
     parser.add_argument("--tasks", type=int, help="tasks for throughput (1000; quick 300)")
     parser.add_argument("--concurrency", type=int, default=32, help="submits in flight (32)")
+    parser.add_argument(
+        "--samejob-tasks", type=int, help="tasks per way, same job on both (2000; quick 500)"
+    )
+    parser.add_argument(
+        "--no-install",
+        action="store_true",
+        help="skip Celery where Redis or Celery is missing, instead of running its setup.sh",
+    )
     parser.add_argument("--latency-samples", type=int, help="sequential tasks timed (200; 50)")
     parser.add_argument("--fold-events", type=int, help="events in the log to fold (100k; 20k)")
     parser.add_argument("--fold-lag", type=int, default=1000, help="tasks between stages (1000)")
@@ -118,16 +131,21 @@ def report(results: list[Result], output: Path, context: dict[str, Any]) -> None
     for result in results:
         if "cpu_cores" in result.details:
             print(f"cores busy during «{result.name}»: {cpu.summary(result.details['cpu_cores'])}")
+        if "cpu_ms_per_task" in result.details:
+            used = result.details["cpu_ms_per_task"]
+            print(f"CPU per task during «{result.name}»: {cpu.per_task(used)}")
     write_json(output, results, context)
     met = [r.passed for r in results if r.passed is not None]
+    load = context["load_average_1m"]
+    _say(f"load average (1 min) before {load['before']}, after {load['after']}")
     _say(f"{sum(met)} of {len(met)} targets met; results in {output}")
 
 
 def run_selected(servers: Servers, args: argparse.Namespace, profiler: Profiler) -> list[Result]:
     results: list[Result] = []
     celery_rate = None
+    reason = celery_missing(args)
     if "celery" in args.only:
-        reason = baseline.unavailable()
         if reason is not None:
             _say(f"skipping the Celery baseline: {reason}")
         else:
@@ -137,6 +155,13 @@ def run_selected(servers: Servers, args: argparse.Namespace, profiler: Profiler)
                 )
             results += measured.results
             celery_rate = measured.tasks_per_s
+    if "samejob" in args.only:
+        if reason is not None:
+            _say(f"the same job runs on taskbus only: {reason}")
+        same = SameJobOptions(args.samejob_tasks, args.concurrency, with_celery=reason is None)
+        systems = "taskbus" if reason is not None else "Celery and taskbus"
+        with _step(f"the same job, {args.samejob_tasks:,} csv tasks, on {systems}"):
+            results += run_samejob(servers, same, profiler)
     if "pipeline" in args.only:
         pipeline = PipelineOptions(args.latency_samples, args.tasks, args.concurrency)
         with _step("taskbus pipeline: latency, then throughput"):
@@ -155,6 +180,18 @@ def run_selected(servers: Servers, args: argparse.Namespace, profiler: Profiler)
             pages = ListOptions(args.tasks_in_read_model, args.list_samples)
             results += run_list_pages(servers, pages)
     return results
+
+
+def celery_missing(args: argparse.Namespace) -> str | None:
+    """Why Celery cannot run here, after installing it when it is wanted and allowed."""
+    if not NEEDS_CELERY & set(args.only):
+        return None
+    reason = baseline.unavailable()
+    if reason is not None and not args.no_install:
+        with _step(f"installing Redis and Celery ({reason})"):
+            installed = baseline.install()
+        reason = baseline.unavailable() if installed else "celery_baseline/setup.sh failed"
+    return reason
 
 
 @contextmanager

@@ -11,17 +11,10 @@ import time
 
 from celery.result import ResultSet
 from noop_app import app, noop
+from ping import wait_for_worker
 
 WARMUP_TASKS = 20
 RESULT_TIMEOUT_S = 120.0
-
-
-def wait_for_worker(timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if app.control.ping(timeout=0.5):
-            return
-    raise SystemExit(f"no Celery worker answered a ping within {timeout} s")
 
 
 def throughput(tasks: int) -> dict[str, float]:
@@ -50,7 +43,7 @@ def main() -> None:
     parser.add_argument("--latency-samples", type=int, default=200)
     args = parser.parse_args()
     app.conf.update(broker_url=args.redis_url, result_backend=args.redis_url)
-    wait_for_worker(timeout=30)
+    wait_for_worker(app, timeout=30)
     figures = {
         "latency_ms": latency(args.latency_samples),
         **throughput(args.tasks),

@@ -84,16 +84,22 @@ def test_the_page_signs_in_once_and_then_works_live(
 def test_a_read_key_sees_no_commands(keyed_system: System, page: Page, console: Console) -> None:
     console.expect_errors("401")
     s = keyed_system
+    cli = {"X-API-Key": LEGACY_KEY, "X-Taskbus-Via": "cli"}
+    slow = {"num_rows": 10, "processing_time": 60}
     task = s.client.post(
-        "/api/tasks/submit",
-        json={"task_type": "csv_processing", "parameters": {"num_rows": 10}},
-        headers={"X-API-Key": LEGACY_KEY},
+        "/api/tasks/submit", json={"task_type": "csv_processing", "parameters": slow}, headers=cli
     ).json()
+    cancelled = s.client.request(
+        "DELETE", f"/api/tasks/{task['id']}", json={"reason": "wrong input"}, headers=cli
+    )
+    assert cancelled.status_code == 202, cancelled.text
     page.goto(f"{s.api_url}/#/tasks/{task['id']}")
     _sign_in(page, VIEWER_KEY)
 
     expect(page.get_by_test_id("session-role")).to_have_text("viewer · read")
-    expect(page.get_by_test_id("detail-status")).to_have_attribute("data-status", "SUCCESS")
+    expect(page.get_by_test_id("detail-status")).to_have_attribute("data-status", "CANCELLED")
+    cancel_entry = page.locator('[data-testid="timeline-item"][data-event-type="TaskCancelled"]')
+    expect(cancel_entry).to_contain_text("Cancelled by admin via cli: wrong input")
     expect(page.get_by_test_id("retry-button")).to_be_hidden()
     expect(page.get_by_test_id("cancel-button")).to_be_hidden()
     expect(page.get_by_test_id("nav-submit")).to_be_hidden()

@@ -52,8 +52,9 @@ class CommonSettings(BaseSettings):
     log_format: str = Field("json", validation_alias="LOG_FORMAT", pattern="^(json|console)$")
     stream_replicas: int = Field(1, ge=1, le=5, validation_alias="NATS_STREAM_REPLICAS")
     duplicate_window_s: float = Field(120.0, gt=0, validation_alias="NATS_DUPLICATE_WINDOW_S")
-    files_max_bytes: int = Field(10 * 1024**3, ge=1, validation_alias="FILES_MAX_BYTES")
-    """The file bucket's cap, set when the bucket is created (uploads then get 507)."""
+    files_max_bytes: int = Field(1024**3, ge=1, validation_alias="FILES_MAX_BYTES")
+    """The file bucket's cap, set when the bucket is created (uploads then get 507). JetStream
+    reserves it on the server's store for good, one bucket per namespace: hence modest."""
 
     @property
     def subjects(self) -> Subjects:

@@ -186,7 +186,7 @@ _COMMANDS = {"TaskSubmitted": "submit", "TaskCancelled": "cancel", "TaskRetried"
 async def audit(
     conn: Connection, *, actor: str | None, limit: int, before_seq: int | None
 ) -> tuple[list[AuditEntry], int | None]:
-    """Command events that name their actor, newest first (migration 0004's indexes); and the
+    """Command events that name their actor, newest first (migration 0003's indexes); and the
     cursor of the next page, None when this is the last."""
     rows = await conn.fetch(
         "SELECT seq, task_id, type, time, data ->> 'task_type' AS task_type,"
