@@ -35,9 +35,11 @@ def parse_stages(text: str) -> Stages:
 
 
 def console_script(service: str) -> str:
+    """The service's own console script, named for it (a service may ship tools beside it)."""
     project = tomllib.loads((REPO / "services" / service / "pyproject.toml").read_text())
-    (script,) = project["project"]["scripts"]
-    return str(script)
+    script = f"taskbus-{service}"
+    assert script in project["project"]["scripts"], f"{service} has no console script {script}"
+    return script
 
 
 def build_problems(service: str, stages: Stages) -> list[str]:
