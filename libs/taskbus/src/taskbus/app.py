@@ -10,6 +10,7 @@ the UI and the CLI learn the type.
 import importlib
 import inspect
 import re
+import sys
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, get_type_hints
@@ -178,6 +179,9 @@ class AppNotFound(Exception):
 def load_app(target: str) -> TaskApp:
     """The ``TaskApp`` that ``target`` (``package.module:attribute``) names."""
     module_name, _, attribute = target.partition(":")
+    # As `python -m` does: the user's own modules, in the directory it runs in, import.
+    if "" not in sys.path:
+        sys.path.insert(0, "")
     if not module_name or not attribute:
         raise AppNotFound(f"{target!r} is not MODULE:APP (for example myproject.tasks:app)")
     try:

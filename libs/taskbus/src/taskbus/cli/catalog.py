@@ -20,14 +20,14 @@ def types(ctx: typer.Context) -> None:
         for column in ("NAME", "DESCRIPTION", "MAX ATTEMPTS", "TIMEOUT", "FILES", "WORKERS"):
             table.add_column(column)
         for info in catalog:
-            workers = info.workers
             table.add_row(
                 Text(info.name),
-                Text(info.description or ""),
-                "" if info.max_attempts is None else str(info.max_attempts),
+                # The first paragraph: the rest is for the form's hints.
+                Text(info.description.split("\n\n", 1)[0]),
+                str(info.max_attempts),
                 "" if info.timeout_s is None else f"{info.timeout_s:g} s",
-                Text(", ".join(map(str, info.file_fields))),
-                str(len(workers)) if isinstance(workers, list) else Text(str(workers or "")),
+                Text(", ".join(field.name for field in info.file_fields)),
+                str(info.workers),
             )
         out.print(table)
         return 0

@@ -5,7 +5,6 @@ namespace); ``make up`` writes them to ``$DATA_DIR/worker.env`` for workers star
 """
 
 import asyncio
-import sys
 from collections.abc import Sequence
 from typing import Annotated
 
@@ -37,8 +36,6 @@ def worker(
     ] = None,
 ) -> None:
     """Serve the task types of a TaskApp until SIGTERM or SIGINT."""
-    # As for `python -m`: the user's own modules, in the directory it is run from, import.
-    sys.path.insert(0, "")
     try:
         app = load_app(target)
     except AppNotFound as exc:

@@ -6,6 +6,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from taskbus.catalog import FileField
+
 Status = Literal["PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED"]
 TERMINAL: frozenset[Status] = frozenset({"SUCCESS", "FAILED", "CANCELLED"})
 
@@ -49,10 +51,13 @@ class TaskTypeInfo(_FromApi):
     """A task type of the catalog (``GET /api/task-types``)."""
 
     name: str
-    description: str | None = None
-    parameters_schema: dict[str, Any] = {}
-    max_attempts: int | None = None
-    timeout_s: float | None = None
-    file_fields: list[Any] = []
-    workers: Any = None
-    """Who serves the type now, as the API reports it."""
+    app: str
+    description: str
+    parameters_schema: dict[str, Any]
+    result_schema: dict[str, Any] | None
+    max_attempts: int
+    timeout_s: float | None
+    file_fields: list[FileField]
+    version: str
+    workers: int
+    """Live worker processes serving the type; 0: its tasks wait for one."""

@@ -3,16 +3,18 @@
 import asyncio
 import fcntl
 import os
+import shlex
 import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from taskbus.app import AppNotFound, TaskApp, load_app
 from taskbus.devrun import nats_auth
 from taskbus.devrun import settings as defaults
 from taskbus.devrun.credentials import secret
@@ -28,6 +30,13 @@ from taskbus.provision import provision_nats, provision_postgres
 from taskbus.settings import CommonSettings, NatsCredentials
 
 SERVICES = ("api", "projector", "worker-csv", "worker-email", "worker-image")
+BUILTIN_APPS = (
+    "taskbus_worker_csv.tasks:app",
+    "taskbus_worker_email.tasks:app",
+    "taskbus_worker_image.tasks:app",
+)
+"""The apps the worker services serve, entered in the catalog before any service starts, so
+the API takes their tasks from its first request."""
 CLUSTER_DATABASE = "taskbus_cluster"
 
 _WIDTH = max(len(name) for name in (RUNNER, "smtp", *SERVICES))
@@ -42,6 +51,8 @@ class ServerEnv:
 
     common: dict[str, str] = field(default_factory=dict)
     own: dict[str, dict[str, str]] = field(default_factory=dict)
+    workers: dict[str, str] = field(default_factory=dict)
+    """The login of workers of apps other than the built-ins (``nats_auth.DEV_WORKER``)."""
 
     def add_own(self, service: str, env: dict[str, str]) -> None:
         self.own.setdefault(service, {}).update(env)
@@ -61,7 +72,13 @@ def main() -> None:
         with ExitStack() as servers:
             try:
                 server_env = start_servers(settings, servers, say)
-                supervisor = Supervisor(service_specs(server_env, settings.port), output=print_line)
+                worker_env = write_worker_env(settings.data_dir.resolve(), server_env)
+                say(
+                    f"workers of your own apps join with the settings in {worker_env}: "
+                    f"set -a; . {worker_env}; set +a; taskbus worker MODULE:APP"
+                )
+                specs = service_specs(server_env, settings.port, settings.app_targets)
+                supervisor = Supervisor(specs, output=print_line)
                 asyncio.run(_serve(supervisor, settings.port, say))
             finally:
                 # Every stop below has its own timeout: a second Ctrl-C must not cut them short.
@@ -104,9 +121,11 @@ def start_servers(settings: DevSettings, servers: ExitStack, say: Say) -> Server
     return env
 
 
-def service_specs(server_env: ServerEnv, port: int) -> list[ServiceSpec]:
-    """The five services, each with this process's environment plus where the servers are
-    and its own login to them."""
+def service_specs(
+    server_env: ServerEnv, port: int, app_targets: Sequence[str] = ()
+) -> list[ServiceSpec]:
+    """The five services and a worker per app of ``app_targets``, each with this process's
+    environment plus where the servers are and its own login to them."""
     base = {key: value for key, value in os.environ.items() if key != "PORT"}
     base.setdefault("LOG_FORMAT", "console")
     # Output goes through a pipe: without this Python would hold log lines in its buffer.
@@ -117,7 +136,38 @@ def service_specs(server_env: ServerEnv, port: int) -> list[ServiceSpec]:
         if name == "api":
             env["PORT"] = str(port)
         specs.append(ServiceSpec(name, [_console_script(f"taskbus-{name}")], env))
+    for target in app_targets:
+        command = [_console_script("taskbus"), "worker", target]
+        specs.append(
+            ServiceSpec(f"app-{_load(target).name}", command, {**base, **server_env.workers})
+        )
     return specs
+
+
+def write_worker_env(data_dir: Path, server_env: ServerEnv) -> Path:
+    """``$DATA_DIR/worker.env``: what a ``taskbus worker`` started by hand needs to join.
+
+    ``set -a; . .data/worker.env; set +a`` in a shell, then ``taskbus worker MODULE:APP``.
+    It holds a password, so only its owner may read it.
+    """
+    settings = {**server_env.common, **server_env.workers}
+    keep = ("NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_STREAM_REPLICAS")
+    lines = [f"{key}={shlex.quote(settings[key])}" for key in keep if key in settings]
+    if namespace := os.environ.get("TASKBUS_NAMESPACE"):
+        lines.append(f"TASKBUS_NAMESPACE={shlex.quote(namespace)}")
+    path = data_dir / "worker.env"
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write("\n".join(lines) + "\n")
+    return path
+
+
+def _load(target: str) -> TaskApp:
+    try:
+        return load_app(target)
+    except AppNotFound as exc:
+        raise InfraError(f"TASKBUS_APPS: {exc}") from None
 
 
 async def _serve(supervisor: Supervisor, port: int, say: Say) -> None:
@@ -190,8 +240,16 @@ def _nats_env(
         env.common["NATS_URL"] = settings.nats_url
         return
     common = CommonSettings()
-    passwords = {role: secret(data_dir, f"nats-{role}") for role in nats_auth.ROLES}
-    users = tuple(nats_auth.users(common.subjects, passwords))
+    roles = (*nats_auth.ROLES, nats_auth.DEV_WORKER)
+    passwords = {role: secret(data_dir, f"nats-{role}") for role in roles}
+    users = (
+        *nats_auth.users(common.subjects, passwords),
+        nats_auth.NatsUser(
+            nats_auth.user_name(nats_auth.DEV_WORKER, common.namespace),
+            passwords[nats_auth.DEV_WORKER],
+            nats_auth.permissions(nats_auth.DEV_WORKER, common.subjects),
+        ),
+    )
     if settings.starts_nats_cluster:
         env.common.update(
             _start_nats_cluster(data_dir, settings.nats_cluster_size, users, servers, say)
@@ -205,10 +263,15 @@ def _nats_env(
     provisioned = common.model_copy(update={"nats_url": env.common["NATS_URL"]})
     if "NATS_STREAM_REPLICAS" in env.common:
         provisioned.stream_replicas = int(env.common["NATS_STREAM_REPLICAS"])
-    run_coroutine(provision_nats(provisioned, admin))
+    apps = [_load(target) for target in (*BUILTIN_APPS, *settings.app_targets)]
+    run_coroutine(provision_nats(provisioned, admin, apps=apps))
     for role in nats_auth.SERVICE_ROLES:
         user = nats_auth.user_name(role, common.namespace)
         env.add_own(role, {"NATS_USER": user, "NATS_PASSWORD": passwords[role]})
+    env.workers = {
+        "NATS_USER": nats_auth.user_name(nats_auth.DEV_WORKER, common.namespace),
+        "NATS_PASSWORD": passwords[nats_auth.DEV_WORKER],
+    }
     say(
         f"nats users {', '.join(nats_auth.SERVICE_ROLES)}, each with only its own rights; "
         f"passwords in {data_dir / 'secrets'}"

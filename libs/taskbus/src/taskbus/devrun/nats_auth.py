@@ -29,6 +29,10 @@ WORKERS: dict[str, str] = {
 """The worker services ``make up`` runs, and the task type each serves."""
 SERVICE_ROLES = (API, PROJECTOR, *WORKERS)
 ROLES = (ADMIN, *SERVICE_ROLES)
+DEV_WORKER = "dev-worker"
+"""``make up``'s login for workers of apps it cannot know ahead (``TASKBUS_APPS``, a
+``taskbus worker`` started by hand): the worker rights of every type. Not shipped for
+compose or Kubernetes, where each worker Deployment gets a role of its own type."""
 
 COMMAND_KINDS = ("submitted", "cancelled", "retried")
 # A worker's retried event is the retry it schedules after a retryable failure.
@@ -88,6 +92,8 @@ def permissions(role: str, subjects: Subjects) -> Permissions:
     elif role in WORKERS:
         allow = _worker(subjects, WORKERS[role])
         deny = []
+    elif role == DEV_WORKER:
+        allow, deny = _worker(subjects, "*", consumer="*"), []
     else:
         raise ValueError(f"no NATS role {role!r}; roles: {', '.join(SERVICE_ROLES)}")
     publish = {"allow": allow, "deny": deny} if deny else {"allow": allow}
@@ -108,9 +114,9 @@ def _api(subjects: Subjects) -> list[str]:
     ]
 
 
-def _worker(subjects: Subjects, task_type: str) -> list[str]:
+def _worker(subjects: Subjects, task_type: str, consumer: str | None = None) -> list[str]:
     stream = subjects.stream
-    consumer = worker_consumer(task_type)
+    consumer = consumer or worker_consumer(task_type)
     events = [f"{_root(subjects)}.{task_type}.{kind}.*" for kind in WORKER_KINDS]
     return [
         *events,

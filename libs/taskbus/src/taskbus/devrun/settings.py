@@ -28,6 +28,15 @@ class DevSettings(BaseSettings):
     )
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")
     smtp_host: str | None = Field(None, validation_alias="SMTP_HOST")
+    apps: str = Field(
+        "",
+        validation_alias="TASKBUS_APPS",
+        description="your own apps to serve beside the built-ins: MODULE:APP, comma-separated",
+    )
+
+    @property
+    def app_targets(self) -> list[str]:
+        return [target.strip() for target in self.apps.split(",") if target.strip()]
 
     @property
     def starts_nats_cluster(self) -> bool:
