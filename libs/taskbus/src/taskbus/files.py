@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID, uuid4, uuid5
 
+import structlog
 from nats.js import JetStreamContext
 from nats.js.api import ObjectStoreConfig, RawStreamMsg, StorageType
 from nats.js.errors import APIError, NotFoundError
@@ -37,6 +38,10 @@ _DIGEST_PREFIX = "SHA-256="
 # failure, err_code 10077, of this description).
 _STREAM_FULL = "maximum bytes exceeded"
 _ROLLUP = {"Nats-Rollup": "sub"}
+# A refused purge (a service's login) is not answered: this bounds the wait for nothing.
+_DISCARD_TIMEOUT_S = 1.0
+
+log = structlog.get_logger(__name__)
 
 
 class FileNotFound(TaskbusError):
@@ -157,7 +162,8 @@ class FileStore:
 
         ``source`` may come in pieces of any size; it is re-cut into ``CHUNK_SIZE`` chunks, so
         memory holds at most one chunk plus one piece. If ``source`` raises (an upload over its
-        limit, a client gone), the chunks already stored are purged and the error propagates.
+        limit, a client gone), the chunks already stored are purged where this login may purge
+        (an admin's; services may not, docs/design.md "Threat model") and the error propagates.
         The id is new unless ``file_id`` is given (see ``derived_file_id``); a file already
         stored under that id must not be put again.
         """
@@ -188,9 +194,23 @@ class FileStore:
                 headers=_ROLLUP,
             )
         except BaseException:
-            await asyncio.shield(self._js.purge_stream(self.stream, subject=subject))
+            await asyncio.shield(self._discard(subject))
             raise
         return FileInfo(file_id=file_id, name=name, size=size, content_type=content_type)
+
+    async def _discard(self, subject: str) -> None:
+        """Purge an unfinished file's chunks, if this login may; never in the way of the error
+        that left the file unfinished."""
+        try:
+            await asyncio.wait_for(
+                self._js.purge_stream(self.stream, subject=subject), _DISCARD_TIMEOUT_S
+            )
+        except Exception as exc:
+            log.warning(
+                "chunks of an unfinished file are left in the store",
+                subject=subject,
+                error=repr(exc),
+            )
 
     async def _publish_chunk(self, subject: str, chunk: bytes) -> None:
         try:
