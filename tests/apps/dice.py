@@ -6,12 +6,14 @@ Declared the way a user declares one, with nothing in libs/ or services/ knowing
 import random
 
 import taskbus
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 app = taskbus.TaskApp("games")
 
 
 class RollIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     dice: int = Field(2, ge=1, le=50, description="How many dice to roll.")
     sides: int = Field(6, ge=2, le=1000, description="Sides of each die.")
     seed: int = Field(0, description="The same seed rolls the same numbers.")

@@ -53,7 +53,13 @@ def test_filter_by_type(system: System) -> None:
 
 
 def test_bad_filters_are_422(system: System) -> None:
-    bad = ({"status": "DONE"}, {"task_type": "x"}, {"limit": 0}, {"cursor": "abc"}, {"q": "\x00"})
+    bad = (
+        {"status": "DONE"},
+        {"task_type": "X"},
+        {"limit": 0},
+        {"cursor": "abc"},
+        {"q": "\x00"},
+    )
     for params in bad:
         response = system.client.get("/api/tasks/", params=params)
         assert response.status_code == 422, params

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 from support.fixtures import ARTIFACTS, system, system_factory
-from support.system import System, running_system
+from support.system import BUILTIN_APPS, System, running_system
 from taskbus.devrun.nats import start_nats
 from taskbus.devrun.nats_auth import ADMIN, ROLES, SERVICE_ROLES, user_name, users
 from taskbus.devrun.postgres import DEFAULT_DATABASE, run_coroutine, start_postgres
@@ -69,7 +69,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
         running.callback(postgres.stop)
         settings = CommonSettings(nats_url=nats.url, namespace=namespace)
         admin = NatsCredentials(user=user_name(ADMIN, namespace), password=passwords[ADMIN])
-        run_coroutine(provision_nats(settings, admin))
+        run_coroutine(provision_nats(settings, admin, apps=BUILTIN_APPS))
         superuser_url = postgres.dsn(DEFAULT_DATABASE)
         projector_password, api_password = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
         projector_url, api_url = run_coroutine(
