@@ -22,10 +22,11 @@ from support.system import System
 pytestmark = pytest.mark.faults
 
 SLOW_READERS = 20
-TASKS = 300
+TASKS = 400
 # Long names make the history replayed to each client a few hundred KB, well past what the
-# socket buffers of a stalled client take (about 100 KB, see _stalled_reader).
-NAME_PADDING = "n" * 150
+# socket buffers of a stalled client take (about 100 KB, see _stalled_reader): parameters
+# are stored as submitted, so the names carry the size.
+NAME_PADDING = "n" * 190
 SEND_TIMEOUT_S = 3
 PROMPT_S = 1.0
 
