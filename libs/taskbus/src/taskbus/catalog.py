@@ -57,6 +57,13 @@ class TaskTypeInfo(BaseModel):
     """Changes whenever the schemas or defaults do."""
 
 
+class CatalogEntry(TaskTypeInfo):
+    """A type as ``GET /api/task-types`` lists it: the catalog's entry and who serves it."""
+
+    workers: int
+    """Live worker processes serving the type; 0: its tasks wait PENDING for one."""
+
+
 def schema_version(*parts: Any) -> str:
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]

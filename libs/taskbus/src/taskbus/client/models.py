@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from taskbus.catalog import FileField
+from taskbus.catalog import CatalogEntry
 
 Status = Literal["PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELLED"]
 TERMINAL: frozenset[Status] = frozenset({"SUCCESS", "FAILED", "CANCELLED"})
@@ -47,17 +47,5 @@ class TaskPage(_FromApi):
     next_cursor: str | None
 
 
-class TaskTypeInfo(_FromApi):
-    """A task type of the catalog (``GET /api/task-types``)."""
-
-    name: str
-    app: str
-    description: str
-    parameters_schema: dict[str, Any]
-    result_schema: dict[str, Any] | None
-    max_attempts: int
-    timeout_s: float | None
-    file_fields: list[FileField]
-    version: str
-    workers: int
-    """Live worker processes serving the type; 0: its tasks wait for one."""
+TaskTypeInfo = CatalogEntry
+"""A task type of the catalog (``GET /api/task-types``), as the API's own model states it."""
