@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import nats
 import pytest
 from nats.aio.client import Client as NATS
+from support.namespaces import drop_namespace
 from taskbus.connections import nats_servers
 from taskbus.devrun.nats import (
     NatsCluster,
@@ -73,10 +74,11 @@ async def nats_client(nats_url: str) -> AsyncIterator[NATS]:
 
 
 @pytest.fixture
-async def file_store(nats_client: NATS) -> FileStore:
+async def file_store(nats_client: NATS) -> AsyncIterator[FileStore]:
     """A file store of its own: its bucket is in a namespace no other test uses."""
     settings = CommonSettings(namespace=f"f{secrets.token_hex(4)}")
-    return await ensure_file_bucket(nats_client.jetstream(), settings)
+    yield await ensure_file_bucket(nats_client.jetstream(), settings)
+    await drop_namespace(nats_client.jetstream(), settings.subjects)
 
 
 class ClusterNodes:

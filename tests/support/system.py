@@ -29,9 +29,12 @@ from taskbus.app import announce_app
 from taskbus.connections import close_nats, connect_nats
 from taskbus.devrun.postgres import run_coroutine
 from taskbus.settings import CommonSettings
+from taskbus.subjects import Subjects
 from taskbus_worker_csv.tasks import app as csv_app
 from taskbus_worker_email.tasks import app as email_app
 from taskbus_worker_image.tasks import app as image_app
+
+from support.namespaces import drop_namespace
 
 SERVICES = (
     "taskbus-api",
@@ -298,6 +301,14 @@ async def announce_builtin_types(nats_url: str, namespace: str) -> None:
         await close_nats(nc)
 
 
+async def _drop(nats_url: str, namespace: str) -> None:
+    nc = await connect_nats(nats_url, name="test-teardown")
+    try:
+        await drop_namespace(nc.jetstream(), Subjects(namespace))
+    finally:
+        await close_nats(nc)
+
+
 @contextmanager
 def running_system(
     *,
@@ -344,3 +355,5 @@ def running_system(
         yield system
     finally:
         system.close()
+        if fresh:
+            run_coroutine(_drop(nats_url, namespace))

@@ -18,7 +18,6 @@ from uuid import UUID, uuid4
 
 import nats
 import pytest
-from nats.aio.client import Client as NATS
 from pydantic import BaseModel
 from structlog.testing import capture_logs
 from structlog.typing import EventDict, WrappedLogger
@@ -27,6 +26,8 @@ from taskbus.devrun.nats import NatsServer, start_nats
 from taskbus.eventlog import EventLog, ensure_stream
 from taskbus.events import TaskEvent, TaskFailed, TaskSubmitted, TaskSucceeded
 from taskbus.worker import TaskContext, WorkerSettings, run_app
+
+from support.namespaces import drop_namespace
 
 TASK_TYPE = "csv_processing"
 HELD = "nats unavailable; attempt held, deciding again soon"
@@ -128,17 +129,8 @@ async def worker(
         try:
             await running
         finally:
-            await _drop_namespace(nc, settings)
+            await drop_namespace(nc.jetstream(), settings.subjects)
             await nc.close()
-
-
-async def _drop_namespace(nc: NATS, settings: WorkerSettings) -> None:
-    """Leave a shared server as it was: the namespace's stream and buckets go."""
-    js = nc.jetstream()
-    await js.delete_stream(settings.subjects.stream)
-    await js.delete_key_value(settings.subjects.workers_bucket)
-    await js.delete_key_value(settings.subjects.catalog_bucket)
-    await js.delete_object_store(settings.subjects.files_bucket)
 
 
 async def submit(
