@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import taskbus
+from apps.dice import RollIn, RollOut, roll_dice
 from support.system import System
 
 pytestmark = pytest.mark.e2e
@@ -116,6 +117,25 @@ def test_the_python_client_awaits_its_result(dice_worker: System) -> None:
     rng = random.Random(11)
     rolls = [rng.randint(1, 6) for _ in range(3)]
     assert result == {"rolls": rolls, "total": sum(rolls)}
+
+
+def test_the_declared_type_submits_itself_and_its_result_comes_typed(dice_worker: System) -> None:
+    async def roll() -> list[RollOut]:
+        async with taskbus.Client(api_url=dice_worker.api_url):
+            one = await roll_dice.submit(RollIn(dice=2, seed=5), name="typed")
+            many = await roll_dice.submit_many([RollIn(dice=1, seed=s) for s in (1, 2)])
+            return [await handle.result(timeout=30) for handle in (one, *many)]
+
+    results = asyncio.run(roll())
+
+    assert all(isinstance(result, RollOut) for result in results)
+    rngs = [(2, random.Random(5)), (1, random.Random(1)), (1, random.Random(2))]
+    assert [r.rolls for r in results] == [[rng.randint(1, 6) for _ in range(n)] for n, rng in rngs]
+
+
+def test_a_declared_type_outside_a_client_says_how_to_get_one() -> None:
+    with pytest.raises(RuntimeError, match=r"async with taskbus\.Client"):
+        asyncio.run(roll_dice.submit(RollIn()))
 
 
 def test_the_cli_follows_it_to_its_end(dice_worker: System) -> None:

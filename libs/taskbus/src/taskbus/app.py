@@ -11,7 +11,7 @@ import importlib
 import inspect
 import re
 import sys
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, get_type_hints
 
@@ -29,6 +29,7 @@ from taskbus.catalog import (
     file_fields,
     schema_version,
 )
+from taskbus.client import Client, TaskHandle, current_client
 from taskbus.settings import CommonSettings
 from taskbus.tasks import TASK_TYPE_PATTERN
 
@@ -79,6 +80,40 @@ class TaskDef(Generic[P, R]):
 
     async def __call__(self, ctx: "TaskContext", params: P) -> R:
         return await self.handler(ctx, params)
+
+    async def submit(
+        self,
+        params: P,
+        *,
+        client: Client | None = None,
+        name: str | None = None,
+        idempotency_key: str | None = None,
+        max_attempts: int | None = None,
+        timeout_s: float | None = None,
+    ) -> TaskHandle[R]:
+        """Submit a task of this type through ``client`` (by default, the one of the
+        innermost ``async with taskbus.Client()``); its handle's ``result()`` is an ``R``."""
+        client = client or current_client()
+        submitted = await client.submit(
+            self.name,
+            params.model_dump(mode="json"),
+            name=name,
+            idempotency_key=idempotency_key,
+            max_attempts=max_attempts,
+            timeout_s=timeout_s,
+        )
+        assert submitted.task is not None, "a submit answers with the task"
+        return TaskHandle[R](client, submitted.task, result_model=self.result)
+
+    async def submit_many(
+        self, params: Iterable[P], *, client: Client | None = None, name: str | None = None
+    ) -> list[TaskHandle[R]]:
+        """Submit many tasks of this type at once (``Client.submit_many``), typed as ``submit``."""
+        client = client or current_client()
+        handles = await client.submit_many(
+            self.name, [p.model_dump(mode="json") for p in params], name=name
+        )
+        return [TaskHandle[R](client, h.task or h.id, result_model=self.result) for h in handles]
 
     def info(self) -> TaskTypeInfo:
         """The type as the catalog lists it."""

@@ -1,6 +1,6 @@
 """The Python client of the taskbus API (README, "Python client")."""
 
-from taskbus.client.client import DEFAULT_API_URL, Client
+from taskbus.client.client import DEFAULT_API_URL, Client, current_client
 from taskbus.client.errors import (
     AccessDenied,
     ApiError,
@@ -35,4 +35,5 @@ __all__ = [
     "TaskPage",
     "TaskTypeInfo",
     "Unavailable",
+    "current_client",
 ]

@@ -3,6 +3,7 @@
 import asyncio
 import os
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
@@ -18,6 +19,17 @@ DEFAULT_API_URL = "http://127.0.0.1:8000"
 BATCH_SIZE = 1000
 """The most tasks ``POST /api/tasks/batch`` takes in one request."""
 _BATCHES_IN_FLIGHT = 4
+_current: "ContextVar[Client | None]" = ContextVar("taskbus_client", default=None)
+
+
+def current_client() -> "Client":
+    """The client of the innermost ``async with Client()`` around the caller."""
+    client = _current.get()
+    if client is None:
+        raise RuntimeError(
+            "no taskbus client: submit inside `async with taskbus.Client(...)`, or pass client="
+        )
+    return client
 
 
 class Client:
@@ -44,8 +56,11 @@ class Client:
             headers["X-Taskbus-Via"] = via
         self.api_url = api_url or os.environ.get("TASKBUS_API_URL") or DEFAULT_API_URL
         self._http = httpx.AsyncClient(base_url=self.api_url, headers=headers, timeout=timeout)
+        self._entered: list[Token[Client | None]] = []
 
     async def __aenter__(self) -> Self:
+        # The client a declared type's ``submit`` uses when given none (taskbus.TaskDef).
+        self._entered.append(_current.set(self))
         return self
 
     async def __aexit__(
@@ -54,6 +69,7 @@ class Client:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        _current.reset(self._entered.pop())
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -170,6 +186,13 @@ class Client:
         body = response.json()
         items = body["items"] if isinstance(body, dict) else body
         return [TaskTypeInfo.model_validate(item) for item in items]
+
+    async def read_json_file(self, file_id: str) -> dict[str, Any]:
+        """A stored JSON file, such as a result too large for the log."""
+        response = await self._http.get(f"/api/files/{file_id}")
+        check(response)
+        body: dict[str, Any] = response.json()
+        return body
 
     def watch(self, task_id: UUID | str, *, after: int = 0) -> AsyncGenerator[Task]:
         """The task's states with a log sequence past ``after`` (0: its current state first),
