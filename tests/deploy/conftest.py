@@ -24,6 +24,7 @@ KUSTOMIZATIONS = ("base", "overlays/example")
 
 Resource = dict[str, Any]
 RunTool = Callable[..., subprocess.CompletedProcess[str]]
+Kustomize = Callable[[Path], subprocess.CompletedProcess[str]]
 
 
 def _tool_path(name: str) -> str:
@@ -77,12 +78,28 @@ def app_services(compose: Resource) -> set[str]:
     return set(compose["services"]) - INFRASTRUCTURE
 
 
-@pytest.fixture(scope="session", params=KUSTOMIZATIONS)
-def rendered(request: pytest.FixtureRequest, run_tool: RunTool) -> list[Resource]:
-    """Every resource one kustomization renders to (the test runs once per kustomization)."""
+@pytest.fixture(scope="session")
+def compose_workers(compose: Resource) -> dict[str, Resource]:
+    """The compose services that run the generic worker image (deploy/Dockerfile's `worker`)."""
+    return {
+        name: service
+        for name, service in compose["services"].items()
+        if service.get("build", {}).get("target") == "worker"
+    }
+
+
+@pytest.fixture(scope="session")
+def kustomize(run_tool: RunTool) -> Kustomize:
+    """Renders a kustomization as `kubectl apply -k` would, with the kustomize of kubectl."""
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl (whose `kubectl kustomize` renders the manifests) is not on PATH")
-    result = run_tool("kubectl", "kustomize", REPO / "deploy" / "k8s" / request.param)
+    return lambda directory: run_tool("kubectl", "kustomize", directory)
+
+
+@pytest.fixture(scope="session", params=KUSTOMIZATIONS)
+def rendered(request: pytest.FixtureRequest, kustomize: Kustomize) -> list[Resource]:
+    """Every resource one kustomization renders to (the test runs once per kustomization)."""
+    result = kustomize(REPO / "deploy" / "k8s" / request.param)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 

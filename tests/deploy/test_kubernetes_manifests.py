@@ -128,7 +128,9 @@ def break_cluster(resource: Resource) -> None:
 @pytest.mark.parametrize(
     ("resource", "break_it"),
     [
-        pytest.param(REPO / "deploy/k8s/base/worker-csv.yaml", break_scaled_object, id="keda"),
+        pytest.param(
+            REPO / "deploy/k8s/components/worker/worker.yaml", break_scaled_object, id="keda"
+        ),
         pytest.param(EXAMPLES / "cnpg-cluster.yaml", break_cluster, id="cnpg"),
     ],
 )

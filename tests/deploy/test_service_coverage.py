@@ -1,13 +1,21 @@
-"""Every service compose runs is deployable on Kubernetes, probed, budgeted and scaled.
+"""Every service compose runs is deployable on Kubernetes, probed, budgeted and scaled,
+logged in to NATS as itself; a worker type is the worker component and its values.
 
 Each check collects problems instead of stopping at the first, and is shown to
 report a deliberately broken copy.
 """
 
 import copy
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from taskbus.app import AppNotFound, load_app
+from taskbus.devrun.nats_auth import ROLES
 from taskbus.subjects import Subjects, worker_consumer
 from taskbus_worker_csv.tasks import app as csv_app
 from taskbus_worker_email.tasks import app as email_app
@@ -17,6 +25,8 @@ pytestmark = pytest.mark.deploy
 
 Resource = dict[str, Any]
 Index = dict[str, dict[str, Resource]]
+Kustomize = Callable[[Path], subprocess.CompletedProcess[str]]
+COMPONENT = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "components" / "worker"
 WORKER_SERVICES = {
     task_type: f"worker-{app.name}"
     for app in (csv_app, email_app, image_app)
@@ -108,6 +118,90 @@ def autoscaled_with_fixed_replicas(index: Index) -> list[str]:
     return sorted(n for n in targets if n in deployments and "replicas" in deployments[n]["spec"])
 
 
+def containers(index: Index) -> list[tuple[str, Resource]]:
+    return [
+        (name, container)
+        for name, deployment in sorted(index.get("Deployment", {}).items())
+        for container in deployment["spec"]["template"]["spec"]["containers"]
+    ]
+
+
+def env_of(container: Resource) -> dict[str, Resource]:
+    return {variable["name"]: variable for variable in container.get("env", [])}
+
+
+def credential_problems(index: Index) -> list[str]:
+    """Each service logs in to NATS as a user of its own, which the NATS configurations
+    grant (taskbus.devrun.nats_auth.ROLES), with that user's password from taskbus-nats;
+    only the email worker gets the SMTP credentials."""
+    problems: list[str] = []
+    users: dict[str | None, str] = {}
+    for name, container in containers(index):
+        env = env_of(container)
+        user = env.get("NATS_USER", {}).get("value")
+        secret = env.get("NATS_PASSWORD", {}).get("valueFrom", {}).get("secretKeyRef", {})
+        if user not in ROLES:
+            problems.append(f"{name}: NATS user {user!r} is granted nothing")
+        if secret != {"name": "taskbus-nats", "key": user}:
+            problems.append(f"{name}: NATS_PASSWORD is not taskbus-nats[{user}]")
+        if user in users:
+            problems.append(f"{name}: shares NATS user {user!r} with {users[user]}")
+        users.setdefault(user, name)
+        smtp = {v.get("valueFrom", {}).get("secretKeyRef", {}).get("name") for v in env.values()}
+        if ("taskbus-smtp" in smtp) != (name == "worker-email"):
+            problems.append(f"{name}: {'has' if 'taskbus-smtp' in smtp else 'lacks'} taskbus-smtp")
+    return problems
+
+
+def app_problems(index: Index) -> list[str]:
+    """A worker (a Deployment with TASKBUS_APP) serves an app that imports, and its
+    ScaledObject watches exactly the consumers of that app's task types."""
+    problems = []
+    for name, container in containers(index):
+        target = env_of(container).get("TASKBUS_APP", {}).get("value")
+        if target is None:
+            continue
+        try:
+            app = load_app(target)
+        except AppNotFound as exc:
+            problems.append(f"{name}: TASKBUS_APP={target!r}: {exc}")
+            continue
+        watched = {
+            trigger["metadata"].get("consumer")
+            for scaled in index.get("ScaledObject", {}).values()
+            if scaled["spec"]["scaleTargetRef"]["name"] == name
+            for trigger in scaled["spec"]["triggers"]
+        }
+        if watched != {worker_consumer(task_type) for task_type in app.tasks}:
+            problems.append(f"{name}: scales on {sorted(map(str, watched))}, serves {target}")
+    return problems
+
+
+def render_worker(
+    kustomize: Kustomize, directory: Path, values: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """A new worker type as deploy/README.md says to write one: a kustomization of the
+    component and its values."""
+    directory.mkdir()
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "components": [os.path.relpath(COMPONENT, directory)],
+        "configMapGenerator": [
+            {"name": "worker-values", "literals": [f"{k}={v}" for k, v in values.items()]}
+        ],
+    }
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return kustomize(directory)
+
+
+def index_of(rendered: str) -> Index:
+    index: Index = {}
+    for resource in yaml.safe_load_all(rendered):
+        index.setdefault(resource["kind"], {})[resource["metadata"]["name"]] = resource
+    return index
+
+
 def test_every_task_type_has_a_worker_service(app_services: set[str]) -> None:
     assert set(WORKER_SERVICES.values()) <= app_services
 
@@ -138,6 +232,58 @@ def test_autoscaled_deployments_leave_replicas_to_the_scaler(by_kind: Index) -> 
     assert autoscaled_with_fixed_replicas(by_kind) == []
 
 
+def test_every_service_has_nats_credentials_of_its_own(by_kind: Index) -> None:
+    assert credential_problems(by_kind) == []
+
+
+def test_every_worker_scales_on_the_consumers_of_the_app_it_serves(by_kind: Index) -> None:
+    assert app_problems(by_kind) == []
+    # The built-ins among them; a worker of another app is checked the same way.
+    assert {n for n, c in containers(by_kind) if "TASKBUS_APP" in env_of(c)} >= set(
+        WORKER_SERVICES.values()
+    )
+
+
+def test_a_new_worker_type_is_its_values(kustomize: Kustomize, tmp_path: Path) -> None:
+    """The component alone makes a whole worker of four values: probed, budgeted, scaled on
+    its consumer, logged in as itself (a user the NATS configurations must then grant). The
+    app is a built-in's, because the checks import it."""
+    result = render_worker(
+        kustomize,
+        tmp_path / "worker-pdf",
+        {
+            "name": "worker-pdf",
+            "image": "registry.example.com/acme/worker-pdf",
+            "app": "taskbus_worker_csv.tasks:app",
+            "consumer": worker_consumer("csv_processing"),
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    index = index_of(result.stdout)
+    assert {kind: set(names) for kind, names in index.items()} == {
+        "Deployment": {"worker-pdf"},
+        "PodDisruptionBudget": {"worker-pdf"},
+        "ScaledObject": {"worker-pdf"},
+    }
+    assert deployment_problems({"worker-pdf"}, index) == []
+    assert budget_problems(index) == []
+    assert app_problems(index) == []
+    assert autoscaled_with_fixed_replicas({**index, "HorizontalPodAutoscaler": {}}) == []
+    ((_, container),) = containers(index)
+    assert (container["name"], container["image"]) == (
+        "worker-pdf",
+        "registry.example.com/acme/worker-pdf",
+    )
+    assert credential_problems(index) == ["worker-pdf: NATS user 'worker-pdf' is granted nothing"]
+
+
+def test_a_worker_type_missing_a_value_is_refused(kustomize: Kustomize, tmp_path: Path) -> None:
+    values = {"name": "worker-pdf", "image": "worker-pdf", "app": "acme.tasks:app"}
+    result = render_worker(kustomize, tmp_path / "worker-pdf", values)
+    assert result.returncode != 0
+    assert "fieldPath `data.consumer` is missing" in result.stderr
+
+
 def test_broken_copies_are_reported(app_services: set[str], by_kind: Index) -> None:
     broken = copy.deepcopy(by_kind)
     del broken["Deployment"]["api"]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
@@ -154,3 +300,23 @@ def test_broken_copies_are_reported(app_services: set[str], by_kind: Index) -> N
     assert budget_problems(broken) == ["projector: no PodDisruptionBudget"]
     assert [p.split(":")[0] for p in scaler_problems(broken)] == ["worker-image"]
     assert autoscaled_with_fixed_replicas(broken) == ["worker-csv"]
+
+    env = env_of(broken["Deployment"]["worker-image"]["spec"]["template"]["spec"]["containers"][0])
+    env["NATS_USER"]["value"] = "worker-csv"
+    env["TASKBUS_APP"]["value"] = "taskbus_worker_csv.tasks:app"
+    del broken["Deployment"]["api"]["spec"]["template"]["spec"]["containers"][0]["env"][0]
+    email = broken["Deployment"]["worker-email"] = copy.deepcopy(
+        by_kind["Deployment"]["worker-email"]
+    )
+    (container,) = email["spec"]["template"]["spec"]["containers"]
+    container["env"] = [v for v in container["env"] if not v["name"].startswith("SMTP_")]
+    assert credential_problems(broken) == [
+        "api: NATS user None is granted nothing",
+        "api: NATS_PASSWORD is not taskbus-nats[None]",
+        "worker-email: lacks taskbus-smtp",
+        "worker-image: NATS_PASSWORD is not taskbus-nats[worker-csv]",
+        "worker-image: shares NATS user 'worker-csv' with worker-csv",
+    ]
+    assert app_problems(broken) == [
+        "worker-image: scales on ['worker-image'], serves taskbus_worker_csv.tasks:app"
+    ]
