@@ -1,31 +1,38 @@
 """Each service's NATS user can do its own job and nothing else (docs/design.md, "Threat model").
 
 A refusal here is the server's own: the publish or JetStream request is dropped and the client
-is sent a permissions violation naming the subject, which the test waits for.
+is sent a permissions violation naming the subject, which the test waits for. The worker roles
+are the apps': the built-ins' and ``worker-games``, of an app declared only in the tests.
 """
 
 import asyncio
+import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import nats
 import pytest
+from apps.dice import app as dice_app
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
-from support.system import System
-from taskbus.devrun.nats_auth import ADMIN, SERVICE_ROLES, WORKERS
+from support.system import BUILTIN_APPS, System
+from taskbus.devrun.nats_auth import ADMIN, PROJECTOR, worker_role
 from taskbus.subjects import Subjects, worker_consumer
 
-from security.conftest import Secured
+from security.conftest import SERVICE_ROLES, WORKERS, Secured
 
 pytestmark = pytest.mark.e2e
 
 _REFUSAL_WITHIN_S = 5.0
+TESTS = Path(__file__).resolve().parents[1]
+GAMES = worker_role(dice_app)
+"""The role of tests/apps/dice.py's app, which nothing in libs/ or services/ knows of."""
 
 
 @dataclass
@@ -93,12 +100,17 @@ FORGED = [
     ("worker-csv", "csv_processing", "cancelled"),
     ("worker-email", "csv_processing", "failed"),
     ("worker-image", "email_sending", "progress"),
+    ("worker-csv", "roll_dice", "succeeded"),
+    (GAMES, "csv_processing", "succeeded"),
+    (GAMES, "email_sending", "started"),
+    (GAMES, "roll_dice", "submitted"),
     ("api", "csv_processing", "succeeded"),
     ("api", "email_sending", "started"),
     ("api", "image_processing", "checkpoint"),
     ("projector", "csv_processing", "submitted"),
     ("projector", "csv_processing", "succeeded"),
     ("projector", "email_sending", "cancelled"),
+    ("projector", "roll_dice", "succeeded"),
 ]
 
 
@@ -215,7 +227,76 @@ def test_every_service_works_with_only_its_own_rights(secured_system: System) ->
     assert s.client.get("/api/stats").status_code == 200
     workers = s.client.get("/api/workers")
     assert workers.status_code == 200
-    assert {w["task_type"] for w in workers.json()["items"]} == set(WORKERS.values())
+    assert {w["task_type"] for w in workers.json()["items"]} == {
+        task_type for app in BUILTIN_APPS for task_type in app.tasks
+    }
     for service in s.processes:
         refused = [line for line in s.log_lines(service) if "permissions violation" in line]
         assert not refused, f"{service} was refused: {refused[:3]}"
+
+
+@pytest.fixture
+def dice_worker(secured: Secured, secured_system: System) -> Iterator[System]:
+    """``taskbus worker apps.dice:app`` logged in as its app's role, beside the built-ins."""
+    env = {"PYTHONPATH": str(TESTS), **secured.login(GAMES)}
+    secured_system.start("taskbus", "worker", "apps.dice:app", env=env, name=GAMES)
+    try:
+        yield secured_system
+    finally:
+        secured_system.stop(GAMES)
+
+
+def test_an_app_declared_in_the_tests_works_with_its_own_role(dice_worker: System) -> None:
+    """Its worker creates and pulls from its type's consumer, announces its type, heartbeats
+    and publishes its type's events (the result among them) with nothing but ``worker-games``."""
+    s = dice_worker
+    assert WORKERS[GAMES] == ("roll_dice",)
+    task = s.submit("roll_dice", {"dice": 3, "seed": 7})
+    done = s.wait_for_status(task["id"], "SUCCESS", "FAILED")
+    assert done["status"] == "SUCCESS", done
+    rng = random.Random(7)
+    rolls = [rng.randint(1, 6) for _ in range(3)]
+    assert done["result"] == {"rolls": rolls, "total": sum(rolls)}
+    assert done["attempts"] == 1
+    workers = s.client.get("/api/workers").json()["items"]
+    assert "roll_dice" in {w["task_type"] for w in workers}
+    refused = [line for line in s.log_lines(GAMES) if "permissions violation" in line]
+    assert not refused, refused[:3]
+
+
+# A worker role pulls from its own types' consumers only; the projector from none of them.
+TAKERS = [
+    (GAMES, "csv_processing"),
+    (GAMES, "email_sending"),
+    ("worker-csv", "roll_dice"),
+    (PROJECTOR, "roll_dice"),
+    (PROJECTOR, "csv_processing"),
+]
+
+
+@pytest.mark.parametrize(("role", "task_type"), TAKERS)
+async def test_a_role_cannot_take_another_types_work(
+    secured: Secured, role: str, task_type: str
+) -> None:
+    async with session(secured, role) as taker:
+        stream, consumer = taker.subjects.stream, worker_consumer(task_type)
+        work = await taker.js.pull_subscribe_bind(consumer, stream)
+        subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+        await taker.refused(subject, lambda: work.fetch(1, timeout=2))
+
+
+@pytest.mark.parametrize(
+    ("role", "task_type"), [(GAMES, "csv_processing"), ("worker-csv", "roll_dice")]
+)
+async def test_a_worker_cannot_announce_another_type(
+    secured: Secured, role: str, task_type: str
+) -> None:
+    async with session(secured, role) as worker, session(secured, ADMIN) as admin:
+        bucket = worker.subjects.catalog_bucket
+        catalog = await worker.js.key_value(bucket)
+        before = await (await admin.js.key_value(bucket)).get(task_type)
+        await worker.refused(
+            f"$KV.{bucket}.{task_type}", lambda: catalog.put(task_type, b'{"forged": true}')
+        )
+        after = await (await admin.js.key_value(bucket)).get(task_type)
+        assert (after.revision, after.value) == (before.revision, before.value)

@@ -52,7 +52,8 @@ class ServerEnv:
     common: dict[str, str] = field(default_factory=dict)
     own: dict[str, dict[str, str]] = field(default_factory=dict)
     workers: dict[str, str] = field(default_factory=dict)
-    """The login of workers of apps other than the built-ins (``nats_auth.DEV_WORKER``)."""
+    """The login of a worker of an app ``make up`` was not told of (``nats_auth.DEV_WORKER``),
+    started by hand; a service of an app it runs has a login in ``own``, of its app's role."""
 
     def add_own(self, service: str, env: dict[str, str]) -> None:
         self.own.setdefault(service, {}).update(env)
@@ -124,8 +125,8 @@ def start_servers(settings: DevSettings, servers: ExitStack, say: Say) -> Server
 def service_specs(
     server_env: ServerEnv, port: int, app_targets: Sequence[str] = ()
 ) -> list[ServiceSpec]:
-    """The five services and a worker per app of ``app_targets``, each with this process's
-    environment plus where the servers are and its own login to them."""
+    """The five services and a worker per app of ``app_targets`` (``app-<name>``), each with
+    this process's environment plus where the servers are and its own login to them."""
     base = {key: value for key, value in os.environ.items() if key != "PORT"}
     base.setdefault("LOG_FORMAT", "console")
     # Output goes through a pipe: without this Python would hold log lines in its buffer.
@@ -138,10 +139,15 @@ def service_specs(
         specs.append(ServiceSpec(name, [_console_script(f"taskbus-{name}")], env))
     for target in app_targets:
         command = [_console_script("taskbus"), "worker", target]
-        specs.append(
-            ServiceSpec(f"app-{_load(target).name}", command, {**base, **server_env.workers})
-        )
+        name = app_service(_load(target))
+        login = server_env.own.get(name, server_env.workers)
+        specs.append(ServiceSpec(name, command, {**base, **login}))
     return specs
+
+
+def app_service(app: TaskApp) -> str:
+    """The service that serves ``app``, one of ``TASKBUS_APPS``."""
+    return f"app-{app.name}"
 
 
 def write_worker_env(data_dir: Path, server_env: ServerEnv) -> Path:
@@ -240,14 +246,20 @@ def _nats_env(
         env.common["NATS_URL"] = settings.nats_url
         return
     common = CommonSettings()
-    roles = (*nats_auth.ROLES, nats_auth.DEV_WORKER)
+    builtin = [_load(target) for target in BUILTIN_APPS]
+    own_apps = [_load(target) for target in settings.app_targets]
+    try:
+        workers = nats_auth.worker_roles([*builtin, *own_apps])
+    except ValueError as exc:
+        raise InfraError(f"TASKBUS_APPS: {exc}") from None
+    roles = (*nats_auth.roles(workers), nats_auth.DEV_WORKER)
     passwords = {role: secret(data_dir, f"nats-{role}") for role in roles}
     users = (
-        *nats_auth.users(common.subjects, passwords),
+        *nats_auth.users(common.subjects, passwords, workers),
         nats_auth.NatsUser(
             nats_auth.user_name(nats_auth.DEV_WORKER, common.namespace),
             passwords[nats_auth.DEV_WORKER],
-            nats_auth.permissions(nats_auth.DEV_WORKER, common.subjects),
+            nats_auth.permissions(nats_auth.DEV_WORKER, common.subjects, workers),
         ),
     )
     if settings.starts_nats_cluster:
@@ -263,18 +275,23 @@ def _nats_env(
     provisioned = common.model_copy(update={"nats_url": env.common["NATS_URL"]})
     if "NATS_STREAM_REPLICAS" in env.common:
         provisioned.stream_replicas = int(env.common["NATS_STREAM_REPLICAS"])
-    apps = [_load(target) for target in (*BUILTIN_APPS, *settings.app_targets)]
-    run_coroutine(provision_nats(provisioned, admin, apps=apps))
-    for role in nats_auth.SERVICE_ROLES:
+    run_coroutine(provision_nats(provisioned, admin, apps=[*builtin, *own_apps]))
+
+    def login(role: str) -> dict[str, str]:
         user = nats_auth.user_name(role, common.namespace)
-        env.add_own(role, {"NATS_USER": user, "NATS_PASSWORD": passwords[role]})
-    env.workers = {
-        "NATS_USER": nats_auth.user_name(nats_auth.DEV_WORKER, common.namespace),
-        "NATS_PASSWORD": passwords[nats_auth.DEV_WORKER],
-    }
+        return {"NATS_USER": user, "NATS_PASSWORD": passwords[role]}
+
+    # The built-ins' services are named as their roles (worker-csv, ...); the worker of an app
+    # of TASKBUS_APPS logs in as its app's role too, held to its types as it would be deployed.
+    for role in (nats_auth.API, nats_auth.PROJECTOR, *map(nats_auth.worker_role, builtin)):
+        env.add_own(role, login(role))
+    for app in own_apps:
+        env.add_own(app_service(app), login(nats_auth.worker_role(app)))
+    env.workers = login(nats_auth.DEV_WORKER)
     say(
-        f"nats users {', '.join(nats_auth.SERVICE_ROLES)}, each with only its own rights; "
-        f"passwords in {data_dir / 'secrets'}"
+        f"nats users {', '.join(nats_auth.service_roles(workers))}, each with only its own "
+        f"rights, and {nats_auth.DEV_WORKER} for workers started by hand; passwords in "
+        f"{data_dir / 'secrets'}"
     )
 
 
