@@ -6,16 +6,26 @@ not. ``std`` is the sample standard deviation (n - 1), as pandas, polars and ``s
 report it. Text columns count values exactly up to ``distinct_limit`` different values; past that,
 new values are no longer tracked, ``distinct`` becomes a lower bound and ``distinct_exact`` says so.
 Float ``NaN`` cells count as nulls.
+
+A batch is a polars frame or a :class:`PlainTable` read without polars; the plain aggregates
+(``plain_sums``) are polars' to the bit, so both fold into one result the same way.
 """
 
 import math
 from collections import Counter
-from typing import Any, Literal
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, cast
 
 import polars as pl
 from pydantic import BaseModel
 
+from taskbus_worker_csv.plain_csv import PlainTable
+from taskbus_worker_csv.plain_sums import aggregates
+from taskbus_worker_csv.plain_types import Kind
+
 Number = int | float
+Numbers = Sequence[Number | None]
+Texts = Sequence[str | None]
 
 
 class NumericSummary(BaseModel):
@@ -58,7 +68,7 @@ def _finite(value: Number | None) -> Number | None:
 class _NumericColumn:
     def __init__(self, name: str, *, integral: bool, floating: bool) -> None:
         self._name = name
-        self._integral = integral
+        self.integral = integral
         self._floating = floating
         self._count = 0
         self._nulls = 0
@@ -75,7 +85,7 @@ class _NumericColumn:
             values = values.fill_nan(None)
         floats = values.cast(pl.Float64)
         # Integers are summed exactly: Int128 cannot overflow on any CSV that fits on a disk.
-        total = values.cast(pl.Int128).sum() if self._integral else floats.sum()
+        total = values.cast(pl.Int128).sum() if self.integral else floats.sum()
         return [
             values.null_count(),
             values.count(),
@@ -127,9 +137,16 @@ class _TextColumn:
         if column.dtype != pl.String:
             column = column.cast(pl.String)
         nulls = column.null_count()
+        self._fold(len(column) - nulls, nulls, column.drop_nulls().value_counts().iter_rows())
+
+    def add_values(self, values: Sequence[str | None]) -> None:
+        counts = Counter(value for value in values if value is not None)
+        self._fold(counts.total(), len(values) - counts.total(), counts.items())
+
+    def _fold(self, count: int, nulls: int, counts: Iterable[tuple[str, int]]) -> None:
         self._nulls += nulls
-        self._count += len(column) - nulls
-        for value, n in column.drop_nulls().value_counts().iter_rows():
+        self._count += count
+        for value, n in counts:
             if value in self._values or len(self._values) < self._distinct_limit:
                 self._values[value] += n
             else:
@@ -156,8 +173,11 @@ class TableStats:
         self._top = top
         self._columns: dict[str, _NumericColumn | _TextColumn] = {}
 
-    def add(self, batch: pl.DataFrame) -> None:
+    def add(self, batch: pl.DataFrame | PlainTable) -> None:
         """Fold one batch in; a column's kind is fixed by its type in the first batch."""
+        if isinstance(batch, PlainTable):
+            self._add_plain(batch)
+            return
         self.rows += batch.height
         if not self._columns:
             self._columns = {c.name: self._accumulator_for(c.name, c.dtype) for c in batch}
@@ -173,9 +193,27 @@ class TableStats:
             if isinstance(accumulator, _TextColumn):
                 accumulator.add(batch.get_column(name))
 
+    def _add_plain(self, batch: PlainTable) -> None:
+        self.rows += batch.rows
+        if not self._columns:
+            self._columns = {
+                name: self._plain_accumulator_for(name, kind) for name, kind in batch.schema.items()
+            }
+        # A plain table's numeric columns hold numbers and its other columns text.
+        for column, values in zip(self._columns.values(), batch.columns, strict=True):
+            if isinstance(column, _NumericColumn):
+                column.merge(aggregates(cast(Numbers, values), integral=column.integral))
+            else:
+                column.add_values(cast(Texts, values))
+
     def _accumulator_for(self, name: str, dtype: pl.DataType) -> _NumericColumn | _TextColumn:
         if dtype.is_numeric():
             return _NumericColumn(name, integral=dtype.is_integer(), floating=dtype.is_float())
+        return _TextColumn(distinct_limit=self._distinct_limit, top=self._top)
+
+    def _plain_accumulator_for(self, name: str, kind: Kind) -> _NumericColumn | _TextColumn:
+        if kind in ("int", "float"):
+            return _NumericColumn(name, integral=kind == "int", floating=kind == "float")
         return _TextColumn(distinct_limit=self._distinct_limit, top=self._top)
 
     def result(self) -> CsvResult:
