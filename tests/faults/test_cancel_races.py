@@ -17,7 +17,12 @@ OFFSETS_S = [i * 0.003 for i in range(30)]
 def _submit_then_cancel(system: System, after_s: float) -> tuple[str, int]:
     response = system.client.post(
         "/api/tasks/submit",
-        json={"task_type": "csv_processing", "parameters": {"num_rows": 50}},
+        # Paced to outlast the latest cancel even on a busy machine: a task that ends first
+        # (409) shows nothing of the race.
+        json={
+            "task_type": "csv_processing",
+            "parameters": {"num_rows": 50, "processing_time": 0.15},
+        },
     )
     assert response.status_code == 201, response.text
     task_id: str = response.json()["id"]

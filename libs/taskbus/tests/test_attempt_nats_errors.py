@@ -69,7 +69,8 @@ async def test_a_redelivery_whose_success_is_in_the_log_is_acked_without_running
         events = await events_once_ended(eventlog, task_id)
 
     assert calls == 1
-    assert len(of_type(events, TaskStarted)) == 1
+    # The attempt ended before its TaskStarted was due (taskbus.worker.start).
+    assert of_type(events, TaskStarted) == []
     assert len(of_type(events, TaskSucceeded)) == 1
     assert of_type(events, TaskFailed) == []
 
@@ -112,11 +113,12 @@ async def test_a_checkpoint_a_paused_server_leaves_unanswered_does_not_fail_the_
             await asyncio.wait_for(logs.wait_for(HELD, task_id), PAUSED_WAIT_S)
         events = await events_once_ended(eventlog, task_id)
 
-    assert calls == 2
+    # Run again by the delivery that decided again, and once more if JetStream redelivered
+    # meanwhile (the pause outlasted ack_wait): only one of them can end the attempt.
+    assert calls in (2, 3)
     assert of_type(events, TaskFailed) == []
     assert [e.result for e in of_type(events, TaskSucceeded)] == [{"rows": 20}]
-    # The same attempt, never a retry: started once more only if JetStream redelivered it
-    # (the pause outlasted ack_wait), else decided again within its first delivery.
+    # The same attempt, never a retry.
     assert {e.attempt for e in of_type(events, TaskStarted)} == {1}
 
 

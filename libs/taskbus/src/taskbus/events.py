@@ -90,15 +90,20 @@ class TaskCheckpoint(_Event):
     data: dict[str, Any]
 
 
-class TaskSucceeded(_Event):
-    type: Literal["TaskSucceeded"] = "TaskSucceeded"
+class _Ended(_Event):
     attempt: int = Field(ge=1)
+    started_at: AwareDatetime | None = None
+    """When the attempt's handler started, on an end that came before the attempt's
+    TaskStarted was due and so stands in for it (docs/design.md, "Event schemas")."""
+
+
+class TaskSucceeded(_Ended):
+    type: Literal["TaskSucceeded"] = "TaskSucceeded"
     result: dict[str, Any]
 
 
-class TaskFailed(_Event):
+class TaskFailed(_Ended):
     type: Literal["TaskFailed"] = "TaskFailed"
-    attempt: int = Field(ge=1)
     error: str
     reason: FailureReason = "error"
     will_retry: bool = False

@@ -5,7 +5,7 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
@@ -32,6 +32,7 @@ from taskbus.worker.claim import Claim, ClaimLost
 from taskbus.worker.context import TaskContext
 from taskbus.worker.recovery import Plan, backoff_delay, plan
 from taskbus.worker.settings import WorkerSettings
+from taskbus.worker.start import AttemptStart
 
 log = structlog.get_logger(__name__)
 
@@ -264,7 +265,8 @@ class Attempt:
         except ValidationError as exc:
             await self._fail(f"invalid parameters: {exc}", retry_delay=None)
             return
-        await self._claim.append(
+        start = AttemptStart(
+            self._claim,
             TaskStarted(
                 task_id=event.task_id,
                 task_type=event.task_type,
@@ -273,7 +275,11 @@ class Attempt:
             ),
             msg_id=subjects.started_msg_id(event.task_id, event.attempt, self._delivery),
         )
-        await self._execute(parameters, decided.resume)
+        if self._delivery > 1 or self._settings.start_event_after_s == 0:
+            # A redelivery counts towards WORKER_MAX_DELIVER before its handler runs: the
+            # delivery before it may have died inside the window (taskbus.worker.start).
+            await start.write()
+        await self._execute(parameters, decided.resume, start)
 
     async def _give_up(self, starts: int) -> None:
         """A message that kept killing or stalling workers ends its task FAILED, once."""
@@ -285,11 +291,14 @@ class Attempt:
             reason="max_deliver",
         )
 
-    async def _execute(self, parameters: BaseModel, resume: dict[str, Any] | None) -> None:
+    async def _execute(
+        self, parameters: BaseModel, resume: dict[str, Any] | None, start: AttemptStart
+    ) -> None:
         event = self.event
         ctx = TaskContext(
             self._log,
             self._claim,
+            start,
             task_id=event.task_id,
             task_type=event.task_type,
             attempt=event.attempt,
@@ -300,16 +309,41 @@ class Attempt:
         if self._stop_reason is not None:
             # Stopped while deciding: a cancel, say, in the log right after TaskStarted.
             raise ClaimLost(self._claim.seq or 0)
-        self.log.info("attempt started", resumed=resume is not None)
+        self.log.debug("attempt started", resumed=resume is not None)
         self._started = time.monotonic()
         metrics.QUEUE_WAIT.labels(event.task_type).observe(
             max(0.0, (utcnow() - event.time).total_seconds())
         )
         self._handler_task = asyncio.create_task(self._call_handler(ctx, parameters))
+        announcing = asyncio.create_task(self._announce_when_due(ctx)) if start.due else None
         try:
-            await self._await_handler()
+            await self._await_handler(start)
         finally:
             self._handler_task = None
+            if announcing is not None:
+                announcing.cancel()
+
+    async def _announce_when_due(self, ctx: TaskContext) -> None:
+        """Write the attempt's TaskStarted once it has run ``WORKER_START_EVENT_AFTER_S``."""
+        await asyncio.sleep(self._settings.start_event_after_s)
+        hold = _HOLD_FIRST_S
+        while True:
+            try:
+                await ctx.announce_start()
+                return
+            except ClaimLost:
+                self.log.info("the task's log moved before the attempt's start; stopping it")
+                self._stop("claim_lost")
+                return
+            except Exception as exc:
+                if not nats_unavailable(exc):
+                    self.log.exception("could not write the attempt's start; stopping it")
+                    self._stop("claim_lost")
+                    return
+                # The handler runs on meanwhile; its end, or this, lands once NATS answers.
+                self.log.warning("nats unavailable; start not written yet", error=repr(exc))
+                await asyncio.sleep(hold)
+                hold = min(hold * 2, _HOLD_MAX_S)
 
     async def _call_handler(
         self, ctx: TaskContext, parameters: BaseModel
@@ -318,7 +352,7 @@ class Attempt:
             self._deadline = deadline
             return await self._handler(ctx, parameters)
 
-    async def _await_handler(self) -> None:
+    async def _await_handler(self, start: AttemptStart) -> None:
         assert self._handler_task is not None
         failure: Exception
         try:
@@ -326,18 +360,19 @@ class Attempt:
         except asyncio.CancelledError:
             if self._stop_reason is None:
                 raise
+            await start.settle()
             await self._after_stop()
             return
         except Exception as exc:
             failure = exc
         else:
-            await self._succeed(result)
+            await self._succeed(result, started_at=await start.settle())
             return
         # Settled outside the except clause: an error of the publishes below would otherwise
         # chain to the handler's, and nats_unavailable would judge it by that.
-        await self._settle_failure(failure)
+        await self._settle_failure(failure, started_at=await start.settle())
 
-    async def _settle_failure(self, exc: Exception) -> None:
+    async def _settle_failure(self, exc: Exception, *, started_at: datetime | None) -> None:
         deadline_expired = self._deadline is not None and self._deadline.expired()
         match classify(exc, deadline_expired=deadline_expired):
             case "claim_lost" | "nats_unavailable":
@@ -345,15 +380,17 @@ class Attempt:
                 raise exc
             case "timeout":
                 error = f"timed out after {self.event.timeout_s} s"
-                await self._fail(error, retry_delay=None, reason="timeout")
+                await self._fail(error, retry_delay=None, reason="timeout", started_at=started_at)
             case "retry":
                 assert isinstance(exc, Retry)
-                await self._fail(str(exc), retry_delay=self._retry_delay(exc.delay))
+                delay = self._retry_delay(exc.delay)
+                await self._fail(str(exc), retry_delay=delay, started_at=started_at)
             case "fail":
-                await self._fail(str(exc), retry_delay=None)
+                await self._fail(str(exc), retry_delay=None, started_at=started_at)
             case "error":
                 self.log.error("handler raised", exc_info=exc)
-                await self._fail(f"{type(exc).__name__}: {exc}", retry_delay=self._retry_delay())
+                error = f"{type(exc).__name__}: {exc}"
+                await self._fail(error, retry_delay=self._retry_delay(), started_at=started_at)
 
     async def _after_stop(self) -> None:
         match self._stop_reason:
@@ -384,13 +421,16 @@ class Attempt:
             rng=self._rng,
         )
 
-    async def _succeed(self, result: BaseModel | dict[str, Any]) -> None:
+    async def _succeed(
+        self, result: BaseModel | dict[str, Any], *, started_at: datetime | None
+    ) -> None:
         data = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
         succeeded = TaskSucceeded(
             task_id=self.event.task_id,
             task_type=self.event.task_type,
             attempt=self.event.attempt,
             result=data,
+            started_at=started_at,
         )
         size = len(encode_event(succeeded))
         if size > self._settings.result_max_bytes:
@@ -419,7 +459,12 @@ class Attempt:
         return {"result_file": {"file_id": stored.file_id, "size": stored.size}}
 
     async def _fail(
-        self, error: str, *, retry_delay: float | None, reason: FailureReason = "error"
+        self,
+        error: str,
+        *,
+        retry_delay: float | None,
+        reason: FailureReason = "error",
+        started_at: datetime | None = None,
     ) -> None:
         event = self.event
         will_retry = retry_delay is not None and event.attempt < event.max_attempts
@@ -433,6 +478,7 @@ class Attempt:
             reason=reason,
             will_retry=will_retry,
             retry_at=utcnow() + timedelta(seconds=retry_delay or 0) if will_retry else None,
+            started_at=started_at,
         )
         await self._claim.append(failed, msg_id=subjects.ended_msg_id(event.task_id, event.attempt))
         self.log.warning("attempt failed", error=error, reason=reason, will_retry=will_retry)

@@ -13,6 +13,7 @@ from taskbus.eventlog import EventLog
 from taskbus.events import TaskCheckpoint, TaskProgress
 from taskbus.files import FileInfo, FileNotFound, FileReader, FileStore
 from taskbus.worker.claim import Claim
+from taskbus.worker.start import AttemptStart
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,13 +29,15 @@ class TaskContext:
     emitted when progress has moved ``_PROGRESS_STEP`` points or ``interval_s`` has passed.
     Every event goes through the delivery's :class:`Claim`: once another writer (a cancel,
     a newer delivery) has written to the task, the next one raises ``ClaimLost`` into the
-    handler, which should let it propagate.
+    handler, which should let it propagate. Progress reported before the attempt's
+    TaskStarted is due (:mod:`taskbus.worker.start`) is held, and written after it then.
     """
 
     def __init__(
         self,
         eventlog: EventLog,
         claim: Claim,
+        start: AttemptStart,
         *,
         task_id: UUID,
         task_type: str,
@@ -44,6 +47,8 @@ class TaskContext:
         checkpoint_max_bytes: int,
     ) -> None:
         self._claim = claim
+        self._start = start
+        self._held: TaskProgress | None = None
         self.files = FileStore(eventlog.js, eventlog.subjects.files_bucket)
         self.task_id = task_id
         self.task_type = task_type
@@ -66,15 +71,26 @@ class TaskContext:
         if moved <= 0 or (moved < _PROGRESS_STEP and now - self._reported_at < self._interval_s):
             return
         self._reported, self._reported_at = percent, now
-        await self._claim.append(
-            TaskProgress(
-                task_id=self.task_id,
-                task_type=self.task_type,
-                attempt=self.attempt,
-                progress=round(percent, 2),
-                message=message[:_MESSAGE_MAX_CHARS] if message else message,
-            ),
+        event = TaskProgress(
+            task_id=self.task_id,
+            task_type=self.task_type,
+            attempt=self.attempt,
+            progress=round(percent, 2),
+            message=message[:_MESSAGE_MAX_CHARS] if message else message,
         )
+        if self._start.due:
+            self._held = event
+            return
+        await self._claim.append(event)
+
+    async def announce_start(self) -> None:
+        """Write the attempt's TaskStarted, then the progress held back until it."""
+        await self._start.write()
+        # No await between the start and taking what is held: a progress() from here on
+        # is written directly, so the held one can never follow a newer one.
+        held, self._held = self._held, None
+        if held is not None:
+            await self._claim.append(held)
 
     async def checkpoint(self, data: dict[str, Any]) -> None:
         """Record how far this attempt got; a redelivery of it starts with ``resume`` = data.
@@ -91,6 +107,7 @@ class TaskContext:
                 f"a checkpoint of {size} bytes is over the limit of "
                 f"{self._checkpoint_max_bytes} bytes"
             )
+        await self.announce_start()
         await self._claim.append(event)
         self.resume = data
 

@@ -15,6 +15,9 @@ class WorkerSettings(CommonSettings):
     """Deliveries that may start one attempt before it is failed as one that kills workers."""
     shutdown_grace_s: float = Field(10.0, ge=0)
     progress_interval_s: float = Field(1.0, gt=0)
+    start_event_after_s: float = Field(0.25, ge=0)
+    """An attempt writes its TaskStarted once it has run this long (0: before the handler);
+    one that ends sooner writes only its end (taskbus.worker.start)."""
     retry_base_s: float = Field(1.0, ge=0)
     retry_max_s: float = Field(300.0, ge=0)
     result_max_bytes: int = Field(256 * 1024, ge=1024, le=512 * 1024)
