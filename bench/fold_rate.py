@@ -28,7 +28,6 @@ from taskbus.events import (
     encode_event,
 )
 from taskbus.settings import CommonSettings
-from taskbus.tasks import TaskType
 from taskbus_projector.projector import changes_channel
 
 from bench.cpu import CpuMeter
@@ -69,7 +68,7 @@ class FoldOptions:
 
 
 def _stages() -> tuple[Stage, ...]:
-    csv = TaskType.CSV_PROCESSING
+    csv = "csv_processing"
     return (
         lambda t: TaskSubmitted(
             task_id=t, task_type=csv, parameters={"num_rows": 10}, attempt=1, max_attempts=3
