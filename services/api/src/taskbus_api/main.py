@@ -5,15 +5,17 @@ from taskbus.logs import configure_logging
 from taskbus.tracing import configure_tracing
 
 from taskbus_api.app import create_app
-from taskbus_api.redaction import redact_logs
+from taskbus_api.redaction import RedactSecrets
 from taskbus_api.settings import ApiSettings
 
 
 def main() -> None:
     settings = ApiSettings()
-    configure_logging(settings.log_level, settings.log_format, service="api")
     secret = settings.session_secret
-    redact_logs((settings.api_key or "", secret.get_secret_value() if secret else ""))
+    redactor = RedactSecrets((settings.api_key or "", secret.get_secret_value() if secret else ""))
+    configure_logging(
+        settings.log_level, settings.log_format, service="api", before_rendering=[redactor]
+    )
     configure_tracing("api")
     uvicorn.run(
         create_app(settings),

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from taskbus import metrics, subjects
 from taskbus.connections import NATS_UNAVAILABLE
 from taskbus.errors import Fail, Retry
-from taskbus.eventlog import EventLog
+from taskbus.eventlog import EventLog, LoggedEvent
 from taskbus.events import (
     FailureReason,
     TaskFailed,
@@ -232,7 +232,7 @@ class Attempt:
         if self._stop_reason != "shutdown":
             # The log decides anew: a stop asked for before this decision is in it.
             self._stop_reason = None
-        history = await self._log.history(event.task_id)
+        history = await self._history()
         decided = plan(
             history, event.attempt, known_seq=self._claim.seq, own_ids=self._claim.own_ids
         )
@@ -248,6 +248,16 @@ class Attempt:
                 await self._finish_recovered(decided)
             case "run":
                 await self._start(decided)
+
+    async def _history(self) -> list[LoggedEvent]:
+        """The task's history, in one request when nothing follows the delivered submit."""
+        position = await self._log.task_position(self.event.task_id)
+        delivered = self._msg.metadata.sequence.stream
+        if isinstance(self.event, TaskSubmitted) and position == delivered:
+            # A task's history begins with its submit: with nothing after it, the history is
+            # the message in hand, and reading it back would only repeat it.
+            return [LoggedEvent(delivered, self.event)]
+        return await self._log.history(self.event.task_id, at_least=position)
 
     async def _finish_recovered(self, decided: Plan) -> None:
         if decided.schedule_retry is not None:
