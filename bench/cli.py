@@ -40,6 +40,7 @@ SIZES: dict[str, dict[str, int]] = {
     "full": {
         "tasks": 1000,
         "samejob_tasks": 2000,
+        "accept_tasks": 10_000,
         "latency_samples": 200,
         "fold_events": 100_000,
         "tasks_in_read_model": 1_000_000,
@@ -48,6 +49,7 @@ SIZES: dict[str, dict[str, int]] = {
     "quick": {
         "tasks": 300,
         "samejob_tasks": 500,
+        "accept_tasks": 2000,
         "latency_samples": 50,
         "fold_events": 20_000,
         "tasks_in_read_model": 100_000,
@@ -61,6 +63,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a minute or two")
     parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only these")
     parser.add_argument("--tasks", type=int, help="tasks for throughput (1000; quick 300)")
+    parser.add_argument(
+        "--accept-tasks",
+        type=int,
+        help="small tasks sent with submit_many, and one by one, to time accepting (10k; 2k)",
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="submits in flight (32)")
     parser.add_argument(
         "--samejob-tasks", type=int, help="tasks per way, same job on both (2000; quick 500)"
@@ -167,7 +174,9 @@ def run_selected(servers: Servers, args: argparse.Namespace, profiler: Profiler)
         with _step("taskbus pipeline: latency, then throughput"):
             results += run_pipeline(servers, pipeline, celery_rate, profiler)
     if "consistency" in args.only:
-        commands = ConsistencyOptions(args.latency_samples, args.tasks, args.concurrency)
+        commands = ConsistencyOptions(
+            args.latency_samples, args.tasks, args.concurrency, args.accept_tasks
+        )
         with _step("commands and the reads right after them"):
             results += run_consistency(servers, commands)
     if "fold" in args.only:

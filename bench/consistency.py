@@ -4,7 +4,10 @@ Only the api and the projector run, so a task stays PENDING and can be cancelled
 at a time: submit, read it at once, cancel it, read it at once, list it at once; each step
 timed on its own (the reads are answered by the read model once it has the task, by the
 task's own events folded from the log while it has not). Then the submit rate with many in
-flight. A read that does not reflect the command before it is counted as stale.
+flight, and how fast the API accepts many small tasks as a user's program sends them:
+``Client.submit_many`` (``POST /api/tasks/batch``) beside one ``POST /api/tasks/submit`` per
+task from ``httpx.AsyncClient``. A read that does not reflect the command before it is
+counted as stale.
 """
 
 import asyncio
@@ -17,6 +20,7 @@ from bench import http1
 from bench.harness import API, PROJECTOR, Servers, new_namespace, services
 from bench.pipeline import SMALL_TASK
 from bench.report import Result, percentile
+from bench.samejob.taskbus_ways import single_submits_httpx, submit_many
 
 WARMUP_ROUNDS = 20
 STEPS = ("submit", "read after submit", "cancel", "read after cancel", "list after submit")
@@ -27,6 +31,8 @@ class ConsistencyOptions:
     rounds: int
     submits: int
     concurrency: int
+    batch_submits: int
+    """Tasks sent with ``submit_many``, and as many single submits from httpx."""
 
 
 @dataclass
@@ -51,6 +57,16 @@ def run_consistency(servers: Servers, options: ConsistencyOptions) -> list[Resul
     ) as system:
         timings = asyncio.run(_rounds(system.api_url, options.rounds))
         rate = asyncio.run(_submit_rate(system.api_url, options))
+        accepted = {
+            "Client.submit_many": asyncio.run(
+                _accept_rate(submit_many(system.api_url, options.batch_submits))
+            ),
+            "httpx.AsyncClient, one submit each": asyncio.run(
+                _accept_rate(
+                    single_submits_httpx(system.api_url, options.batch_submits, options.concurrency)
+                )
+            ),
+        }
     results = [
         Result(
             f"{step}, p50",
@@ -77,7 +93,23 @@ def run_consistency(servers: Servers, options: ConsistencyOptions) -> list[Resul
             note=f"{options.submits} submits, {options.concurrency} in flight",
         )
     )
+    results += [
+        Result(
+            f"small tasks accepted, {way}",
+            round(per_s),
+            "tasks/s",
+            note=f"{options.batch_submits:,} tasks"
+            + ("" if "many" in way else f", {options.concurrency} in flight"),
+        )
+        for way, per_s in accepted.items()
+    ]
     return results
+
+
+async def _accept_rate(sending: Awaitable[list[str]]) -> float:
+    started = time.perf_counter()
+    accepted = await sending
+    return len(accepted) / (time.perf_counter() - started)
 
 
 async def _rounds(api_url: str, rounds: int) -> _Timings:

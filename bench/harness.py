@@ -13,10 +13,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from support.system import System
+from support.system import System, announce_builtin_types
 from taskbus.devrun.nats import start_nats
 from taskbus.devrun.ports import LOOPBACK, accepts_connections, free_port
-from taskbus.devrun.postgres import create_database, start_postgres
+from taskbus.devrun.postgres import create_database, run_coroutine, start_postgres
 from taskbus.devrun.processes import wait_until_ready
 
 # The read model's schema in every benchmark database (the services' default, made explicit).
@@ -92,6 +92,9 @@ def services(
     }
     system = System(namespace, env, servers.log_dir / name, f"http://{LOOPBACK}:{port}")
     system.log_dir.mkdir(parents=True, exist_ok=True)
+    # As a deployment does: the built-in types are known before any worker of theirs runs,
+    # so an API without workers (the consistency run) takes their tasks.
+    run_coroutine(announce_builtin_types(servers.nats_url, namespace))
     try:
         for service in start:
             system.start(service)
