@@ -448,7 +448,7 @@ class Attempt:
         await self._claim.append(
             succeeded, msg_id=subjects.ended_msg_id(self.event.task_id, self.event.attempt)
         )
-        self.log.info("attempt succeeded")
+        self.log.debug("attempt succeeded")
         # Counted once the log has the end, as in _fail.
         self._finished("succeeded")
         await self._msg.ack()
