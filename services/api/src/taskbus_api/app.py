@@ -36,13 +36,7 @@ from taskbus_api.routes import (
     task_types,
     tasks,
 )
-from taskbus_api.security import (
-    BodySizeLimit,
-    CrossSiteRefusal,
-    HostCheck,
-    SecurityHeaders,
-    TraceRequests,
-)
+from taskbus_api.security import Hardening
 from taskbus_api.settings import ApiSettings
 from taskbus_api.task_types import TaskTypes
 
@@ -128,16 +122,19 @@ def create_app(settings: ApiSettings) -> FastAPI:
         # the schema stays at /openapi.json.
         docs_url=None,
         redoc_url=None,
+        # Its own spans would double ours (taskbus_api.security, which the events' trace
+        # context comes from), and it is switched on by any tracer provider, which
+        # configure_tracing always sets (for the trace ids on log lines).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.access = configured_access(settings)
     install_error_handlers(app)
-    # Added innermost first: security headers go on every response, refusals included.
-    app.add_middleware(TraceRequests)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(CrossSiteRefusal)
-    app.add_middleware(HostCheck, allowed_hosts=settings.allowed_host_list)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        Hardening,
+        allowed_hosts=settings.allowed_host_list,
+        max_body_bytes=settings.max_body_bytes,
+    )
     modules = (tasks, batch, stream, overview, health, files, session, audit, task_types)
     routers = [module.router for module in modules]
     check_every_route_guarded(routers)
