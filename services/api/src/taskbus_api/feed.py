@@ -3,7 +3,8 @@
 One listener connection per API process. Each notification carries the projector's
 committed position; the feed reads the rows changed since what it last broadcast and
 hands them to every subscriber through its filter, so an SSE client costs no query of its
-own: one query per batch for all, and one per distinct filter.
+own: one query per batch for all, and one per distinct filter with a search (``q``). A
+change is decoded and encoded once, when the first stream sends it (``TaskVersion``).
 
 Handing over never waits for a subscriber: one whose backlog is full is dropped and
 resumes by sequence when its client reconnects.
@@ -30,6 +31,7 @@ from taskbus_api.queries import (
 log = structlog.get_logger(__name__)
 
 _SUBSCRIBER_BACKLOG = 256
+_BATCH = 1000
 # Notifications can be missed (listener reconnects); a poll this often covers the gap.
 _POLL_S = 5.0
 # Waiting longer for a pooled connection means Postgres is in trouble: retry the read later.
@@ -156,37 +158,43 @@ class ChangeFeed:
                 self._advanced.notify_all()
 
     async def _catch_up(self, *, poll: bool) -> None:
-        """Broadcast what changed; ``poll`` also re-reads the position a NOTIFY may have lost."""
+        """Broadcast what changed; ``poll`` also re-reads the position a NOTIFY may have lost.
+
+        The reads go over the listener's own connection, which only this task uses: a
+        pooled one cost an acquire and, on release, a reset (a round trip and four
+        statements) per NOTIFY.
+        """
         if self._listener is None or self._listener.is_closed():
             await self._listen()
+        assert self._listener is not None
         if poll:
-            async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT_S) as conn:
-                self.position = max(self.position, await projected_position(conn))
-        await self._broadcast_changes()
+            self.position = max(self.position, await projected_position(self._listener))
+        await self._broadcast_changes(self._listener)
 
-    async def _broadcast_changes(self) -> None:
+    async def _broadcast_changes(self, conn: Connection) -> None:
         if not self._subscribers:
             # Nobody to tell; a subscriber arriving later catches up from sent_seq itself.
             self.sent_seq = max(self.sent_seq, self.position)
             return
-        async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT_S) as conn:
-            while True:
-                batch = await changed_since(conn, self.sent_seq, TaskFilter())
-                if not batch:
-                    return
+        while True:
+            batch = await changed_since(conn, self.sent_seq, TaskFilter(), limit=_BATCH)
+            if batch:
                 await self._offer(conn, batch)
-                # Only now: one subscribing while the batch was being filtered was not offered
-                # it, and catches up over it from sent_seq itself.
-                self.sent_seq = batch[-1].task.seq
+                # Only now: one subscribing while the batch was being filtered was not
+                # offered it, and catches up over it from sent_seq itself.
+                self.sent_seq = batch[-1].version.seq
+            # A short batch was all there was; what commits after it comes with a NOTIFY.
+            if len(batch) < _BATCH:
+                return
 
     async def _offer(self, conn: Connection, batch: list[Change]) -> None:
         """Give each subscriber the batch through its filter, filtering once per filter."""
         by_filter: dict[TaskFilter, list[Subscription]] = {}
         for sub in self._subscribers:
             by_filter.setdefault(sub.filter, []).append(sub)
-        tasks = [change.task for change in batch]
+        versions = [change.version for change in batch]
         for flt, subs in by_filter.items():
-            changes = batch if flt.matches_all else await filter_changes(conn, tasks, flt)
+            changes = batch if flt.matches_all else await filter_changes(conn, versions, flt)
             # An empty batch would only take room in the subscriber's backlog.
             if changes:
                 for sub in subs:

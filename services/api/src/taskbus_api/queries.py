@@ -4,10 +4,12 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+from pydantic import TypeAdapter
 from taskbus.readmodel.database import Connection
 from taskbus.readmodel.rows import TASK_COLUMNS, state_from_row
 from taskbus.tasks import TaskStatus, TaskTypeName
@@ -15,6 +17,7 @@ from taskbus.tasks import TaskStatus, TaskTypeName
 from taskbus_api.schemas import AuditEntry, Task, TaskEventOut
 
 _ID_PREFIX = re.compile(r"^[0-9a-f-]{4,36}$")
+_TASK_JSON = TypeAdapter(Task)
 
 
 def task_from_row(row: asyncpg.Record) -> Task:
@@ -84,11 +87,42 @@ class TaskFilter:
         return f"({name_match} OR id::text LIKE ${len(params)})"
 
 
-@dataclass(frozen=True)
+class TaskVersion:
+    """A changed task as one read of the ``tasks`` table saw it.
+
+    The fields a filter reads come straight from the row; the task is decoded and encoded
+    only when some stream sends it, and then once for all of them: a change feed hands one
+    version to every subscriber, and most changes go to few of them (a stream filtered on
+    SUCCESS only learns that the others left it).
+    """
+
+    def __init__(self, row: asyncpg.Record) -> None:
+        self._row = row
+        self.seq: int = row["last_seq"]
+        self.id: UUID = row["id"]
+        self.task_type: str = row["task_type"]
+        self.name: str | None = row["name"]
+        self.status: str = row["status"]
+
+    @cached_property
+    def task(self) -> Task:
+        return task_from_row(self._row)
+
+    @cached_property
+    def task_json(self) -> bytes:
+        return _TASK_JSON.dump_json(self.task)
+
+    @cached_property
+    def left_json(self) -> bytes:
+        """What a stream says when the task no longer matches its filter."""
+        return json.dumps({"id": str(self.id), "seq": self.seq}).encode()
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """A task's change as a stream with a filter tells it."""
 
-    task: Task
+    version: TaskVersion
     matches: bool
     """False: the task does not match the filter (any more), so a client drops it."""
 
@@ -129,20 +163,26 @@ async def changed_since(
         f" ORDER BY last_seq LIMIT ${len(params)}",
         *params,
     )
-    return [Change(task_from_row(r), r["matches"]) for r in rows]
+    return [Change(TaskVersion(r), r["matches"]) for r in rows]
 
 
-async def filter_changes(conn: Connection, tasks: Sequence[Task], flt: TaskFilter) -> list[Change]:
-    """``tasks`` (changes in log order) as :func:`changed_since` would have seen them.
+async def filter_changes(
+    conn: Connection, versions: Sequence[TaskVersion], flt: TaskFilter
+) -> list[Change]:
+    """``versions`` (changes in log order) as :func:`changed_since` would have seen them.
 
-    Postgres evaluates the filter over these versions' own values, not over the rows, which
-    may have changed again since; the relation has the columns and types of ``tasks``.
+    The filter is evaluated over these versions' own values, not over the rows, which may
+    have changed again since. Equalities are compared here; a search (``q``: ILIKE, an id
+    prefix) is left to Postgres, over a relation with the columns and types of ``tasks``,
+    so that it answers as the list does.
     """
+    if not flt.q:
+        return _filter_equalities(versions, flt)
     params: list[Any] = [
-        [t.id for t in tasks],
-        [t.task_type for t in tasks],
-        [t.name for t in tasks],
-        [t.status.value for t in tasks],
+        [v.id for v in versions],
+        [v.task_type for v in versions],
+        [v.name for v in versions],
+        [v.status for v in versions],
     ]
     matches = flt.where(params)
     fixed = flt.fixed_part().where(params)
@@ -152,7 +192,18 @@ async def filter_changes(conn: Connection, tasks: Sequence[Task], flt: TaskFilte
         f" AS tasks (id, task_type, name, status, ord) WHERE {fixed} ORDER BY ord",
         *params,
     )
-    return [Change(tasks[r["ord"] - 1], r["matches"]) for r in rows]
+    return [Change(versions[r["ord"] - 1], r["matches"]) for r in rows]
+
+
+def _filter_equalities(versions: Sequence[TaskVersion], flt: TaskFilter) -> list[Change]:
+    """:func:`filter_changes` for a filter without a search: what its SQL would answer."""
+    status = None if flt.status is None else flt.status.value
+    return [
+        Change(version, status is None or version.status == status)
+        for version in versions
+        if (flt.task_type is None or version.task_type == flt.task_type)
+        and (flt.task_id is None or version.id == flt.task_id)
+    ]
 
 
 async def task_events(
