@@ -47,6 +47,7 @@ _TRACE_FIELDS = frozenset(name.encode() for name in propagate.get_global_textmap
 _READ = frozenset(
     {b"host", b"sec-fetch-site", b"origin", b"content-length", b"transfer-encoding"} | _TRACE_FIELDS
 )
+_HOSTS_REMEMBERED = 64
 _tracer = trace.get_tracer("taskbus")
 _ids = RandomIdGenerator()
 # taskbus.tracing.configure_tracing exports spans only then.
@@ -145,10 +146,20 @@ class _HostPatterns:
             if "*" in pattern[1:] or (wild and not pattern.startswith("*.")):
                 raise ValueError(f"host pattern {pattern!r} must be like '*.example.com'")
         self._any = "*" in self._patterns
+        self._answers: dict[str | None, bool] = {}
 
     def allow(self, header: str | None) -> bool:
         if self._any:
             return True
+        # Clients send the same few Host values; a flood of others only empties this.
+        answer = self._answers.get(header)
+        if answer is None:
+            if len(self._answers) >= _HOSTS_REMEMBERED:
+                self._answers.clear()
+            answer = self._answers[header] = self._match(header)
+        return answer
+
+    def _match(self, header: str | None) -> bool:
         parsed = parse_host_header(header)
         if parsed is None:
             return False
