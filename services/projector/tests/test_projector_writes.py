@@ -148,3 +148,64 @@ async def test_an_event_on_another_tasks_subject_does_not_look_like_a_replaced_l
     await asyncio.wait_for(restarted.run(asyncio.Event(), until_caught_up=True), 10)
 
     assert restarted.position == 2
+
+
+async def test_a_submit_of_a_task_that_has_a_row_is_folded_onto_that_row(setup: Setup) -> None:
+    """A TaskSubmitted whose task the projector has no state of is presumed new and not
+    looked up; the write finds the row and the batch is folded again from it."""
+    task = uuid.uuid4()
+    await setup.publish("TaskSubmitted", task, **_submitted())  # 1
+    await setup.publish("TaskStarted", task, attempt=1, worker_id="w")  # 2
+    await setup.publish("TaskSucceeded", task, attempt=1, result={"n": 1})  # 3
+    await setup.projector().run(asyncio.Event(), until_caught_up=True)
+    other = uuid.uuid4()
+    await setup.publish("TaskSubmitted", other, **_submitted())  # 4
+    await setup.publish("TaskSubmitted", task, **_submitted(name="again"))  # 5: not new
+    await setup.publish("TaskStarted", other, attempt=1, worker_id="w")  # 6
+
+    projector = setup.projector()
+    await projector.run(asyncio.Event(), until_caught_up=True)
+    rows = {r["id"]: r for r in await setup.pool.fetch("SELECT * FROM tasks")}
+    history = await setup.pool.fetch("SELECT seq FROM task_events ORDER BY seq")
+
+    assert projector.position == 6
+    assert (rows[task]["status"], rows[task]["name"], rows[task]["created_seq"]) == (
+        "SUCCESS",
+        None,
+        1,
+    )
+    assert json.loads(rows[task]["result"]) == {"n": 1}
+    assert rows[task]["last_seq"] == 5
+    assert (rows[other]["status"], rows[other]["last_seq"]) == ("RUNNING", 6)
+    assert [r["seq"] for r in history] == list(range(1, 7))
+
+
+async def test_batches_look_tasks_up_by_key_though_planned_on_an_empty_table(
+    setup: Setup, fresh_database_url: str
+) -> None:
+    """The projector's sessions plan each statement once, when the read model may still be
+    empty; a plan that scanned the whole table then would scan it for every batch for good."""
+    tasks = [uuid.uuid4() for _ in range(20)]
+    for task in tasks:
+        await setup.publish("TaskSubmitted", task, **_submitted())
+    for task in tasks:
+        await setup.publish("TaskStarted", task, attempt=1, worker_id="w")
+    settings = setup.settings.model_copy(update={"batch_size": 4})
+    pool = await projector_pool(settings, SCHEMA, max_size=2)
+    try:
+        projector = Projector(setup.nc, pool, settings, schema=SCHEMA)
+        await projector.run(asyncio.Event(), until_caught_up=True)
+    finally:
+        await pool.close()  # its sessions end, and their statistics with them
+    conn = await asyncpg.connect(fresh_database_url)
+    try:
+        scans = await conn.fetchval(
+            "SELECT seq_scan FROM pg_stat_user_tables WHERE relid = 'taskbus.tasks'::regclass"
+        )
+        running = await conn.fetchval("SELECT count(*) FROM taskbus.tasks WHERE status = 'RUNNING'")
+    finally:
+        await conn.close()
+
+    assert projector.position == 40
+    assert running == 20
+    assert scans == 0

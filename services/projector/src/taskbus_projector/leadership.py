@@ -27,10 +27,23 @@ async def projector_pool(
     """A pool for a projector's reads and fenced writes on ``schema``.
 
     Postgres ends a session that sits in an open transaction for longer than the lease's
-    TTL: a leader paused mid-batch would otherwise hold the lease row's lock (taken by the
-    fence) and keep a standby from taking over for as long as it stays paused. The
+    TTL: a leader paused mid-transaction would otherwise hold the lease row's lock (taken by
+    the fence) and keep a standby from taking over for as long as it stays paused. The
     application name carries the process id, so an operator (or a test) can find its
     sessions.
+
+    Commits do not wait for the WAL to reach the disk (``synchronous_commit=off``): a crash
+    of Postgres may lose the last few batches, but each batch's position commits with its
+    rows, so the read model goes back to an earlier position as a whole and the projector
+    folds those events again from the log, which is the truth (docs/design.md, "The
+    projector"). The projector's statements look rows up by key or take whole columns as
+    arrays, so one plan serves every batch: it is made once per session, not per batch (the
+    pool's default plans every query afresh, for the API's searches). Sequential scans are
+    ruled out so that this plan looks rows up by key even when it was made while the tables
+    were empty (a fresh or rebuilt read model), which would otherwise have it scan the
+    whole table for every batch for good. A connection goes back to the pool as it is: the
+    projector sets no session state, so asyncpg's reset (a round trip each time) has nothing
+    to clear.
     """
     return await create_pool(
         settings.database_url,
@@ -39,8 +52,16 @@ async def projector_pool(
         server_settings={
             "idle_in_transaction_session_timeout": str(int(settings.lease_ttl_s * 1000)),
             "application_name": f"taskbus-projector {os.getpid()}",
+            "synchronous_commit": "off",
+            "plan_cache_mode": "force_generic_plan",
+            "enable_seqscan": "off",
         },
+        reset=_keep_session,
     )
+
+
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Nothing to reset (asyncpg still rolls back a transaction left open)."""
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ it steps down.
 
 import asyncio
 import time
+from typing import NoReturn
 
 import asyncpg
 import structlog
@@ -96,6 +97,10 @@ class Lease:
         """Set once this process knows, or must assume, that it no longer holds the lease."""
         self.ending = asyncio.Event()
         """Set when the holder should stop projecting: the lease was lost or the service stops."""
+        self.fence_clause = (_on(FENCE, schema), self._key)
+        """The fence as part of a write's own statement: an UPDATE of ``$1`` to ``$3`` that
+        returns a row while the lease is this one's (and locks it until the write commits),
+        and the values of its parameters."""
         self._valid_until = time.monotonic() + ttl_s
         """Measured from before each renewal was sent, so never later than the row's expiry."""
         self._caught_up = False
@@ -107,7 +112,11 @@ class Lease:
     async def fence(self, conn: Connection) -> None:
         """Inside a write's transaction: fail it unless the lease is still this one's."""
         if await conn.fetchval(_on(FENCE, self.schema), *self._key) is None:
-            self._lose("a write found the lease taken over")
+            self.fenced_out()
+
+    def fenced_out(self) -> NoReturn:
+        """A write that carried :attr:`fence_clause` found the lease taken over."""
+        self._lose("a write found the lease taken over")
 
     async def halt(self, reason: str | None) -> None:
         """Record why the holder refuses to project (None: it no longer does)."""
@@ -141,6 +150,6 @@ class Lease:
         async with self._pool.acquire(timeout=self._ttl_s) as conn:
             await conn.execute(_on(RELEASE, self.schema), *self._key, timeout=self._ttl_s)
 
-    def _lose(self, why: str) -> None:
+    def _lose(self, why: str) -> NoReturn:
         self.lost.set()
         raise LeaseLost(f"{why} (epoch {self.epoch})")

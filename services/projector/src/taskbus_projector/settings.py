@@ -10,7 +10,11 @@ class ProjectorSettings(CommonSettings):
         env_prefix="PROJECTOR_", extra="ignore", populate_by_name=True
     )
 
-    batch_size: int = Field(2000, ge=1, le=50_000)
+    # Events folded per batch when that many are waiting (catching up); a batch writes each
+    # task it touches once, so bigger ones write fewer rows per event.
+    batch_size: int = Field(10_000, ge=1, le=50_000)
+    # Three batches are in hand at once (fetched, folded, being written): this bounds them.
+    batch_max_bytes: int = Field(32 * 1024 * 1024, ge=64 * 1024)
     fetch_timeout_s: float = Field(1.0, gt=0)
     ack_wait_s: float = Field(60.0, ge=5)
     # Unfinished tasks whose state is kept between batches instead of read back from Postgres.

@@ -22,6 +22,9 @@ class StateCache:
     def __len__(self) -> int:
         return len(self._states)
 
+    def get(self, task_id: UUID) -> TaskState | None:
+        return self._states.get(task_id)
+
     def lookup(self, ids: Iterable[UUID]) -> tuple[dict[UUID, TaskState], set[UUID]]:
         """The cached states of ``ids``, and the ids that are not cached."""
         found: dict[UUID, TaskState] = {}

@@ -32,6 +32,20 @@ _T = TypeVar("_T")
 
 # Durability traded for speed where the data is thrown away anyway (tests).
 _NO_FSYNC = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+# A durable cluster (make up, the benchmarks) serves a write-heavy projection: every event
+# the projector folds writes a history row and a task row, with their indexes. Within a
+# laptop's memory: twice the default buffer cache; WAL buffered up to one segment (the
+# projector's commits do not wait for it, docs/design.md "The projector"); checkpoints every
+# 15 minutes or 2 GB of WAL instead of 5 minutes or 1 GB, since the first change to each page
+# after a checkpoint writes the whole page to the WAL again (a catch-up of millions of events
+# touches every page of the tasks table and its indexes), at the cost of a longer recovery
+# after a crash and up to about 2 GB of WAL on disk.
+_WRITE_HEAVY = (
+    "shared_buffers=256MB",
+    "wal_buffers=16MB",
+    "checkpoint_timeout=15min",
+    "max_wal_size=2GB",
+)
 # Only TCP on loopback is listened on (_server_argv); every role logs in with its password.
 _PASSWORDS_REQUIRED = (
     "host all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n"
@@ -212,8 +226,7 @@ def _initdb(
 
 def _server_argv(bin_dir: Path, data_dir: Path, port: int, *, fsync: bool) -> list[str | Path]:
     settings = ["listen_addresses=" + LOOPBACK, "max_connections=200"]
-    if not fsync:
-        settings.extend(_NO_FSYNC)
+    settings.extend(_WRITE_HEAVY if fsync else _NO_FSYNC)
     # No unix socket: clients use TCP, and a socket path would be bound by length and permissions.
     settings.append("unix_socket_directories=")
     argv: list[str | Path] = [bin_dir / "postgres", "-D", data_dir, "-p", str(port)]

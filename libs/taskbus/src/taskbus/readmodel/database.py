@@ -1,7 +1,7 @@
 """Postgres connections to the read model, which lives in its own schema."""
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import asyncpg
 import structlog
@@ -48,11 +48,14 @@ async def create_pool(
     max_size: int = 10,
     command_timeout: float | None = None,
     server_settings: Mapping[str, str] | None = None,
+    reset: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> asyncpg.Pool:
     """A pool whose connections see ``schema`` first; waits while Postgres is starting.
 
     ``command_timeout`` bounds each statement (client side, so it holds for a frozen server);
-    ``server_settings`` add to (or override) the session settings set here.
+    ``server_settings`` add to (or override) the session settings set here. ``reset`` replaces
+    what asyncpg sends when a connection goes back to the pool (a round trip clearing session
+    state: ``RESET ALL``, ``UNLISTEN *`` and more); an open transaction is rolled back anyway.
     """
     delay = 0.2
     for attempt in range(30):
@@ -62,6 +65,7 @@ async def create_pool(
                 min_size=min_size,
                 max_size=max_size,
                 command_timeout=command_timeout,
+                reset=reset,
                 server_settings={
                     "search_path": f"{schema}, public",
                     # A generic plan of the list query ignores the trigram index for a rare
