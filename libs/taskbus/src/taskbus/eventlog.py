@@ -272,9 +272,10 @@ class EventLog:
         budget is spent, so each lands once.
         """
         sends: list[tuple[str, bytes, dict[str, str]]] = []
+        trace = trace_headers()  # one context for the whole call
         for event, msg_id, expect_last in appends:
             headers = {
-                **trace_headers(),
+                **trace,
                 "Nats-Msg-Id": msg_id or uuid.uuid4().hex,
                 "Nats-Expected-Stream": self.subjects.stream,
             }
@@ -393,7 +394,9 @@ def _ack_of(reply: Msg) -> PubAck | Exception:
         return NoRespondersError()  # the stream has no leader right now (an election)
     answer = json.loads(reply.data)
     if "error" not in answer:
-        return PubAck.from_response(answer)
+        # Not PubAck.from_response, which walks the dataclass's fields per ack: a tenth of
+        # the API's CPU for a batch of submits.
+        return PubAck(stream=answer["stream"], seq=answer["seq"], duplicate=answer.get("duplicate"))
     try:
         APIError.from_error(answer["error"])  # raises the error's own class
     except APIError as error:

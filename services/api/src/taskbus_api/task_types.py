@@ -4,14 +4,21 @@ A submit is checked here against its type's JSON Schema (docs/design.md, "Task t
 an unknown type is a 422 that lists the known ones, a parameter the schema refuses is a
 422 naming it. The worker validates again with its pydantic model and is the authority;
 what a JSON Schema cannot say (a rule across fields) is its to refuse.
+
+Two validators of the one schema: jsonschema-rs answers whether parameters fit, in about a
+microsecond (the Python validator took 50 µs, an eighth of a batched submit's CPU), and
+only a refusal is explained by the Python validator, whose errors carry what the 422
+reports (the failing keyword, its value and the instance's path).
 """
 
 import asyncio
 import contextlib
 import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import jsonschema_rs
 import structlog
 from fastapi.exceptions import RequestValidationError
 from jsonschema import Draft202012Validator, ValidationError
@@ -32,7 +39,7 @@ class TaskTypes:
     def __init__(self, kv: KeyValue) -> None:
         self._kv = kv
         self._types: dict[str, TaskTypeInfo] = {}
-        self._validators: dict[str, Draft202012Validator] = {}
+        self._validators: dict[str, _Validators] = {}
         self._watching: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -62,7 +69,7 @@ class TaskTypes:
                 log.warning("ignoring a malformed catalog entry", key=entry.key, error=str(exc))
                 continue
             self._types[info.name] = info
-            self._validators[info.name] = Draft202012Validator(info.parameters_schema)
+            self._validators[info.name] = _Validators.of(info.parameters_schema)
             log.info("task type known", task_type=info.name, version=info.version)
             loaded.set()
 
@@ -89,10 +96,11 @@ class TaskTypes:
                     }
                 ]
             )
+        validators = self._validators[name]
+        if validators.fits(parameters):
+            return info
         # Lazily, and only so many: 10,000 bad items are reported as fast as 50.
-        refused = list(
-            itertools.islice(self._validators[name].iter_errors(parameters), _MAX_ERRORS + 1)
-        )
+        refused = list(itertools.islice(validators.explain(parameters), _MAX_ERRORS + 1))
         if refused:
             errors = [located for error in refused[:_MAX_ERRORS] for located in _located(error)]
             errors.sort(key=lambda e: str(e["loc"]))
@@ -102,6 +110,28 @@ class TaskTypes:
             # The error handler shows the first few and counts the rest.
             raise RequestValidationError(errors)
         return info
+
+
+@dataclass(frozen=True, slots=True)
+class _Validators:
+    """One type's parameters schema, as a quick yes or no and as an explanation of a no."""
+
+    quick: jsonschema_rs.Validator
+    explaining: Draft202012Validator
+
+    @classmethod
+    def of(cls, schema: dict[str, Any]) -> "_Validators":
+        # Formats are annotations in Draft 2020-12, as the Python validator treats them.
+        quick = jsonschema_rs.Draft202012Validator(schema, validate_formats=False)
+        return cls(quick, Draft202012Validator(schema))
+
+    def fits(self, parameters: dict[str, Any]) -> bool:
+        return bool(self.quick.is_valid(parameters))
+
+    def explain(self, parameters: dict[str, Any]) -> Iterator[ValidationError]:
+        """Why ``parameters`` do not fit. Nothing when the validators disagree: the Python
+        one has the last word here, and the worker's model has it over both."""
+        yield from self.explaining.iter_errors(parameters)
 
 
 def _located(error: ValidationError) -> list[dict[str, Any]]:
