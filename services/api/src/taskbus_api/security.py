@@ -10,19 +10,13 @@ Plain ASGI rather than Starlette's ``BaseHTTPMiddleware``, which costs a task an
 per request.
 """
 
-import os
-from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-import structlog
-from opentelemetry import context, propagate, trace
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from starlette._utils import parse_host_header
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from taskbus.tracing import TRACE_FIELDS, parent_context, span_in
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:;"
@@ -42,16 +36,12 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _UPLOADS = "/api/files"
 # The stream lives as long as its client: a span around it would never end.
 _UNTRACED = "/api/stream"
-_TRACE_FIELDS = frozenset(name.encode() for name in propagate.get_global_textmap().fields)
+_TRACE_FIELDS = frozenset(name.encode() for name in TRACE_FIELDS)
 # Read in the one pass over the request's headers; the first occurrence counts.
 _READ = frozenset(
     {b"host", b"sec-fetch-site", b"origin", b"content-length", b"transfer-encoding"} | _TRACE_FIELDS
 )
 _HOSTS_REMEMBERED = 64
-_tracer = trace.get_tracer("taskbus")
-_ids = RandomIdGenerator()
-# taskbus.tracing.configure_tracing exports spans only then.
-_SPANS_EXPORTED = bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
 
 
 class Hardening:
@@ -103,7 +93,8 @@ class Hardening:
         if not path.startswith("/api/") or path == _UNTRACED:
             await self._app(scope, receive, send_marked)
             return
-        with _span(f"{scope['method']} {path}", seen):
+        carrier = {name.decode(): value for name, value in seen.items() if name in _TRACE_FIELDS}
+        with span_in(f"{scope['method']} {path}", parent_context(carrier)):
             await self._app(scope, receive, send_marked)
 
     def _refusal(self, scope: Scope, seen: dict[bytes, str]) -> Response | None:
@@ -201,44 +192,3 @@ def _mark(message: Message) -> None:
     names = {name.lower() for name, _ in raw}
     raw.extend(header for header in _SECURITY_HEADERS if header[0] not in names)
     message["headers"] = raw
-
-
-@contextmanager
-def _span(name: str, seen: dict[bytes, str]) -> Iterator[None]:
-    """A span continuing the trace the request's headers carry, current while the request
-    is handled, its trace id bound to log lines (``taskbus.tracing.traced``, with the
-    tracer looked up once and only the propagation headers handed to the propagator)."""
-    carrier = {field.decode(): value for field, value in seen.items() if field in _TRACE_FIELDS}
-    parent = propagate.extract(carrier) if carrier else Context()
-    if _SPANS_EXPORTED:
-        with (
-            _tracer.start_as_current_span(name, context=parent) as span,
-            _trace_id_logged(span.get_span_context()),
-        ):
-            yield
-        return
-    # Nothing would ever read a recorded span: only its ids are needed, for the events'
-    # trace headers and the log lines, and a span the SDK records and drops cost a tenth
-    # of a submit. The ids are made as the SDK makes them (its sampler's default decision).
-    span_context = _child_of(trace.get_current_span(parent).get_span_context())
-    token = context.attach(trace.set_span_in_context(NonRecordingSpan(span_context), parent))
-    try:
-        with _trace_id_logged(span_context):
-            yield
-    finally:
-        context.detach(token)
-
-
-def _child_of(parent: SpanContext) -> SpanContext:
-    if parent.is_valid:
-        trace_id, flags, state = parent.trace_id, parent.trace_flags, parent.trace_state
-    else:
-        trace_id, flags, state = _ids.generate_trace_id(), TraceFlags(TraceFlags.SAMPLED), None
-    return SpanContext(
-        trace_id, _ids.generate_span_id(), is_remote=False, trace_flags=flags, trace_state=state
-    )
-
-
-def _trace_id_logged(span_context: SpanContext) -> AbstractContextManager[None]:
-    trace_id = format(span_context.trace_id, "032x")
-    return structlog.contextvars.bound_contextvars(trace_id=trace_id)
