@@ -12,6 +12,7 @@ from bench.harness import Servers
 from bench.profiling import Profiler
 from bench.report import Result, Target
 from bench.samejob.celery_way import run_celery
+from bench.samejob.client_floor import httpx_floor
 from bench.samejob.measured import Measured, combined
 from bench.samejob.taskbus_ways import run_taskbus
 from bench.samejob.taskbus_ways import ways as taskbus_ways
@@ -47,7 +48,7 @@ def run_samejob(servers: Servers, options: SameJobOptions, profiler: Profiler) -
     taskbus = run_taskbus(servers, options.tasks, options.concurrency, profiler)
     if options.with_celery:
         celery_runs.append(run_celery(log_dir / "after", options.tasks))
-    return _rows(options, celery_runs, taskbus)
+    return [*_rows(options, celery_runs, taskbus), httpx_floor(options.tasks, options.concurrency)]
 
 
 def _rows(
