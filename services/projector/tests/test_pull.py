@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig
-from taskbus_projector.pull import BatchPuller, PullInterrupted
+from taskbus_projector.pull import BatchPuller, Linger, PullInterrupted
 
 _UNBOUNDED = 1 << 20
 
@@ -89,3 +89,54 @@ async def test_a_batch_stops_at_max_bytes_and_a_larger_message_comes_alone(
     assert [d for b in batches for d in b] == [f"p.{i}".encode() for i in range(10)] + [b"x" * 1000]
     assert 1 < len(batches[0]) < 10
     assert batches[-1] == [b"x" * 1000]
+
+
+def test_a_linger_waits_only_while_events_arrive_faster_than_its_rate() -> None:
+    now = [0.0]
+    linger = Linger(0.005, above_per_s=500, window_s=0.2, clock=lambda: now[0])
+    assert not linger.arrived(10)  # 50 events/s so far
+    waits = []
+    for _ in range(100):  # 4 events every 4 ms: 1,000 a second
+        now[0] += 0.004
+        waits.append(linger.arrived(4))
+    assert waits[-1]
+    assert waits.count(True) > 50
+    now[0] += 1.0  # then quiet for a second: the average decays past the rate
+    assert not linger.arrived(1)
+    assert not Linger(0, above_per_s=0).arrived(1000)  # seconds 0: never waits
+
+
+async def test_a_short_batch_lingers_and_takes_what_came_meanwhile(
+    nats_client: NATS, stream: str
+) -> None:
+    async def published_late() -> None:
+        await asyncio.sleep(0.1)
+        for i in range(3):
+            await nats_client.jetstream().publish(f"{stream}.m", f"late.{i}".encode())
+
+    lingering = BatchPuller(nats_client, stream, "c", Linger(1.0, above_per_s=0))
+    await lingering.start()
+    try:
+        await lingering.fetch(10, 1.0, _UNBOUNDED)  # p.0 to p.9, a full batch: no wait
+        publishing = asyncio.create_task(published_late())
+        await nats_client.jetstream().publish(f"{stream}.m", b"first")
+        batch = await lingering.fetch(10, 1.0, _UNBOUNDED)
+        await publishing
+    finally:
+        await lingering.stop()
+
+    assert [m.data for m in batch] == [b"first", b"late.0", b"late.1", b"late.2"]
+
+
+async def test_a_short_batch_does_not_linger_below_the_rate(
+    nats_client: NATS, stream: str
+) -> None:
+    quiet = BatchPuller(nats_client, stream, "c", Linger(5.0, above_per_s=1e9))
+    await quiet.start()
+    try:
+        async with asyncio.timeout(2):  # far below the 5 s it would linger
+            batch = await quiet.fetch(20, 1.0, _UNBOUNDED)
+    finally:
+        await quiet.stop()
+
+    assert len(batch) == 10

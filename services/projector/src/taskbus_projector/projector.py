@@ -25,7 +25,7 @@ from taskbus.subjects import PROJECTOR_CONSUMER, Subjects
 from taskbus.tracing import trace_id_of
 
 from taskbus_projector.lease import Lease
-from taskbus_projector.pull import BatchPuller, PullInterrupted
+from taskbus_projector.pull import BatchPuller, Linger, PullInterrupted
 from taskbus_projector.quarantine import (
     Quarantined,
     refused,
@@ -309,7 +309,8 @@ class Projector:
                 inactive_threshold=_ABANDONED_CONSUMER_S,
             ),
         )
-        puller = BatchPuller(self._nc, stream, durable)
+        linger = Linger(self._settings.linger_s, self._settings.linger_above_per_s)
+        puller = BatchPuller(self._nc, stream, durable, linger)
         await puller.start()
         return puller
 

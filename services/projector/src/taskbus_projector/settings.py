@@ -16,6 +16,10 @@ class ProjectorSettings(CommonSettings):
     # Three batches are in hand at once (fetched, folded, being written): this bounds them.
     batch_max_bytes: int = Field(32 * 1024 * 1024, ge=64 * 1024)
     fetch_timeout_s: float = Field(1.0, gt=0)
+    # While events arrive faster than linger_above_per_s, a short batch waits linger_s for
+    # more (taskbus_projector.pull): fewer commits, NOTIFYs and change-feed queries per event.
+    linger_s: float = Field(0.005, ge=0, le=0.1)
+    linger_above_per_s: float = Field(500.0, ge=0)
     ack_wait_s: float = Field(60.0, ge=5)
     # Unfinished tasks whose state is kept between batches instead of read back from Postgres.
     state_cache_size: int = Field(10_000, ge=0, le=1_000_000)
