@@ -466,6 +466,7 @@ def _lag_rows(name: str, load: Load, delivery: Delivery, meter: CpuMeter) -> lis
                 },
                 "worst_lag_ms_by_second": delivery.worst_ms_by_second,
                 "cpu_cores": meter.cores,
+                "cpu_seconds": {name: round(used, 2) for name, used in meter.seconds.items()},
                 "reader_rss_mb": delivery.reader_rss_mb,
                 "load_average_1m": {"before": before, "after": after},
             },
