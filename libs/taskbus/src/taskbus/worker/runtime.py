@@ -31,6 +31,9 @@ from taskbus.workers import HEARTBEAT_S, WorkerStatus, workers_bucket
 
 log = structlog.get_logger(__name__)
 
+# How long free slots wait for more to free up before they are filled anyway.
+_REFILL_WAIT_S = 0.005
+
 
 def consumer_config(task_type: str, settings: WorkerSettings) -> ConsumerConfig:
     """One durable pull consumer per type, shared by every replica of that type's worker.
@@ -117,11 +120,8 @@ class Worker:
     async def _fetch_and_start(
         self, work: JetStreamContext.PullSubscription, stop: asyncio.Event
     ) -> None:
-        capacity = self._settings.concurrency - len(self._tasks)
+        capacity = await self._free_slots()
         if capacity <= 0:
-            self._slot_freed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._slot_freed.wait(), timeout=1.0)
             return
         try:
             msgs = await work.fetch(capacity, timeout=1.0)
@@ -135,6 +135,30 @@ class Worker:
             task = asyncio.create_task(self._process(msg))
             self._tasks.add(task)
             task.add_done_callback(self._task_done)
+
+    async def _free_slots(self) -> int:
+        """The slots to fetch work for: a quarter of them at least while attempts run, or
+        what is free after a short wait. Refilled one by one, a busy worker made a fetch
+        (a JetStream request) per small task. 0 after a second with none (the caller then
+        sees whether it is asked to stop)."""
+        loop = asyncio.get_running_loop()
+        enough = max(1, self._settings.concurrency // 4)
+        waited_since: float | None = None
+        while True:
+            free = self._settings.concurrency - len(self._tasks)
+            if free >= enough or (free > 0 and not self._tasks):
+                return free
+            if free > 0:
+                waited_since = waited_since or loop.time()
+                if loop.time() - waited_since >= _REFILL_WAIT_S:
+                    return free
+            self._slot_freed.clear()
+            timeout = 1.0 if waited_since is None else _REFILL_WAIT_S
+            try:
+                await asyncio.wait_for(self._slot_freed.wait(), timeout=timeout)
+            except TimeoutError:
+                if waited_since is None:
+                    return 0
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
