@@ -24,6 +24,7 @@ from taskbus.logs import configure_logging
 
 from bench import baseline, cpu, machine
 from bench.consistency import ConsistencyOptions, run_consistency
+from bench.fanout import FanoutOptions, run_fanout
 from bench.fold_rate import FoldOptions, run_fold_rate
 from bench.harness import Servers, local_servers
 from bench.list_pages import ListOptions, run_list_pages
@@ -33,7 +34,7 @@ from bench.report import Result, table, write_json
 from bench.samejob import SameJobOptions, run_samejob
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("celery", "samejob", "pipeline", "consistency", "fold", "list")
+BENCHMARKS = ("celery", "samejob", "pipeline", "consistency", "fold", "list", "fanout")
 # What needs Redis and Celery (installed by celery_baseline/setup.sh when missing).
 NEEDS_CELERY = {"celery", "samejob"}
 SIZES: dict[str, dict[str, int]] = {
@@ -45,6 +46,8 @@ SIZES: dict[str, dict[str, int]] = {
         "fold_events": 100_000,
         "tasks_in_read_model": 1_000_000,
         "list_samples": 200,
+        "fanout_clients": 1000,
+        "fanout_seconds": 60,
     },
     "quick": {
         "tasks": 300,
@@ -54,6 +57,8 @@ SIZES: dict[str, dict[str, int]] = {
         "fold_events": 20_000,
         "tasks_in_read_model": 100_000,
         "list_samples": 50,
+        "fanout_clients": 200,
+        "fanout_seconds": 10,
     },
 }
 
@@ -84,6 +89,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--tasks-in-read-model", type=int, help="rows loaded for list pages (1M; quick 100k)"
     )
     parser.add_argument("--list-samples", type=int, help="requests timed per list case (200; 50)")
+    parser.add_argument(
+        "--fanout-clients", type=int, help="SSE streams held open for fan-out (1000; quick 200)"
+    )
+    parser.add_argument("--fanout-seconds", type=int, help="seconds of fan-out load (60; 10)")
+    parser.add_argument(
+        "--fanout-rate", type=int, default=500, help="changes/s submitted during fan-out (500)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
     parser.add_argument(
         "--profile",
@@ -188,6 +200,10 @@ def run_selected(servers: Servers, args: argparse.Namespace, profiler: Profiler)
         with _step(f"list pages over {args.tasks_in_read_model:,} tasks"):
             pages = ListOptions(args.tasks_in_read_model, args.list_samples)
             results += run_list_pages(servers, pages)
+    if "fanout" in args.only:
+        fanout = FanoutOptions(args.fanout_clients, args.fanout_rate, args.fanout_seconds)
+        with _step(f"SSE fan-out to {args.fanout_clients:,} streams at {args.fanout_rate}/s"):
+            results += run_fanout(servers, fanout, profiler)
     return results
 
 

@@ -18,7 +18,7 @@ from taskbus.tasks import TaskStatus, TaskTypeName
 from taskbus_api.access import Reader, access_of
 from taskbus_api.deps import Resources, ResourcesDep
 from taskbus_api.errors import Unavailable
-from taskbus_api.feed import SlowSubscriber
+from taskbus_api.feed import SlowSubscriber, sse_events
 from taskbus_api.queries import Change, TaskFilter, changed_since
 from taskbus_api.schemas import SearchQuery
 
@@ -27,8 +27,6 @@ log = structlog.get_logger(__name__)
 router = APIRouter(tags=["stream"])
 
 _CATCH_UP_PAGE = 1000
-# The JSON it carries is one line.
-_EVENT = b"id: %d\r\nevent: %s\r\ndata: %s\r\n\r\n"
 
 
 class _EventStream(EventSourceResponse):
@@ -91,13 +89,17 @@ async def _events(
     sent = feed.sent_seq if last_event_id is None else last_event_id
     try:
         async for page in _catch_up(resources, flt, sent):
-            yield _sse(page)
+            yield sse_events(page)
             sent = page[-1].version.seq
         async for batch in subscription.batches():
-            fresh = [change for change in batch if change.version.seq > sent]
-            if fresh:
-                yield _sse(fresh)
-                sent = fresh[-1].version.seq
+            if batch.changes[0].version.seq > sent:
+                yield batch.sse
+            else:  # the catch-up went past some of it
+                fresh = [change for change in batch.changes if change.version.seq > sent]
+                if not fresh:
+                    continue
+                yield sse_events(fresh)
+            sent = batch.changes[-1].version.seq
     except (SlowSubscriber, Unavailable):
         # The client reconnects (EventSource does so itself) and resumes from ``sent``.
         return
@@ -117,15 +119,3 @@ async def _catch_up(
         if len(page) < _CATCH_UP_PAGE:
             return
         after_seq = page[-1].version.seq
-
-
-def _sse(changes: list[Change]) -> bytes:
-    """``changes`` as SSE events (a ``ServerSentEvent``'s encoding), in one chunk: a send
-    per change went through the ASGI stack and a timeout scope each, and cost a busy
-    stream more than the changes themselves."""
-    return b"".join(
-        _EVENT % (change.version.seq, b"task", change.version.task_json)
-        if change.matches
-        else _EVENT % (change.version.seq, b"left", change.version.left_json)
-        for change in changes
-    )
