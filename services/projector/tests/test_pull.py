@@ -128,9 +128,7 @@ async def test_a_short_batch_lingers_and_takes_what_came_meanwhile(
     assert [m.data for m in batch] == [b"first", b"late.0", b"late.1", b"late.2"]
 
 
-async def test_a_short_batch_does_not_linger_below_the_rate(
-    nats_client: NATS, stream: str
-) -> None:
+async def test_a_short_batch_does_not_linger_below_the_rate(nats_client: NATS, stream: str) -> None:
     quiet = BatchPuller(nats_client, stream, "c", Linger(5.0, above_per_s=1e9))
     await quiet.start()
     try:
