@@ -10,7 +10,7 @@ from uuid import UUID
 
 import structlog
 from nats.js import JetStreamContext
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -50,20 +50,27 @@ async def workers_bucket(js: JetStreamContext, subjects: Subjects, *, replicas: 
         )
 
 
-async def live_workers(kv: KeyValue) -> list[WorkerStatus]:
-    """Every worker that heartbeated within the last ``TTL_S`` seconds."""
-    try:
-        keys = await kv.keys()
-    except NoKeysError:
-        return []
+async def live_workers(
+    js: JetStreamContext, subjects: Subjects, *, replicas: int
+) -> list[WorkerStatus]:
+    """Every worker that heartbeated within the last ``TTL_S`` seconds.
+
+    The keys come from the bucket's stream (its subjects), not from ``KeyValue.keys()``,
+    which watches the bucket and on a busy server could take the watch's end for the end of
+    the entries before any arrived: no worker listed while three were heartbeating.
+    """
+    kv = await workers_bucket(js, subjects, replicas=replicas)
+    prefix = f"$KV.{subjects.workers_bucket}."
+    info = await js.stream_info(f"KV_{subjects.workers_bucket}", subjects_filter=f"{prefix}>")
     statuses: list[WorkerStatus] = []
-    for key in keys:
+    for subject in info.state.subjects or {}:
+        key = subject.removeprefix(prefix)
         try:
             entry = await kv.get(key)
             if entry.value:
                 statuses.append(WorkerStatus.model_validate_json(entry.value))
         except KeyNotFoundError:
-            continue  # expired or removed between listing and reading
+            continue  # expired, or removed by a worker that stopped (a tombstone)
         except ValidationError as exc:
             log.warning("ignoring malformed worker heartbeat", key=key, error=str(exc))
     return sorted(statuses, key=lambda s: (s.task_type, s.worker_id))

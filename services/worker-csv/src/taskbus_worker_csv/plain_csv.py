@@ -11,7 +11,8 @@ messages about bad input stay what they were:
   does not end a line (``\\r\\n``), a blank line (polars reads a null row), a quote inside an
   unquoted field or text after a closing quote, a record with another number of fields than
   the header;
-- a header with an empty or repeated name (polars renames those);
+- a header with an empty or repeated name (polars renames those), or with a quote in a
+  name (polars keeps the doubled quote of a quoted name: one escaped quote names ``""``);
 - more than ``_ONE_CHUNK_BYTES``, or more than one record after the header when the last one
   has no line break: polars reads either into several chunks, whose float sums it adds.
 
@@ -81,7 +82,7 @@ def _names(header: list[str | None] | None, records: list[list[str | None]]) -> 
     if header is None:
         # As polars 2 numbers them; the agreement tests read headerless tables both ways.
         return [f"column_{i}" for i in range(len(records[0]))]
-    names = [name for name in header if name]
+    names = [name for name in header if name and '"' not in name]
     return names if len(names) == len(header) == len(set(names)) else None
 
 

@@ -240,14 +240,8 @@ def _files(subjects: Subjects) -> list[str]:
 
 
 def _workers_read(subjects: Subjects) -> list[str]:
-    """Read the live workers; listing the keys takes an ordered consumer on the bucket."""
-    stream = f"KV_{subjects.workers_bucket}"
-    return [
-        *_stream_reads(stream),
-        f"{_JS}.CONSUMER.CREATE.{stream}",
-        f"{_JS}.CONSUMER.INFO.{stream}.*",
-        f"$JS.FC.{stream}.>",
-    ]
+    """Read the live workers: the bucket stream's subjects, then each key's last entry."""
+    return _stream_reads(f"KV_{subjects.workers_bucket}")
 
 
 def _catalog_watch(subjects: Subjects) -> list[str]:

@@ -93,6 +93,8 @@ class Worker:
             cb=self._on_cancel,
         )
         kv = await workers_bucket(self._js, self._subjects, replicas=self._settings.stream_replicas)
+        # Listed in /api/workers before it says it is ready, not a moment after.
+        await self._beat(kv)
         heartbeat = asyncio.create_task(self._heartbeat(kv))
         self._ready.set()
         log.info("worker ready", task_type=task_type, worker_id=self._settings.worker_id)
@@ -215,14 +217,17 @@ class Worker:
         )
 
     async def _heartbeat(self, kv: KeyValue) -> None:
-        """Announce this worker and what it runs, for ``/api/workers``."""
+        """Announce this worker and what it runs, for ``/api/workers``, every few seconds."""
         while True:
-            status = self._status()
-            try:
-                await kv.put(status.key, status.model_dump_json().encode())
-            except NatsError as exc:
-                log.warning("worker heartbeat failed", error=str(exc))
             await asyncio.sleep(HEARTBEAT_S)
+            await self._beat(kv)
+
+    async def _beat(self, kv: KeyValue) -> None:
+        status = self._status()
+        try:
+            await kv.put(status.key, status.model_dump_json().encode())
+        except NatsError as exc:
+            log.warning("worker heartbeat failed", error=str(exc))
 
     async def _on_cancel(self, msg: Msg) -> None:
         task_id = subjects.task_id_of(msg.subject)

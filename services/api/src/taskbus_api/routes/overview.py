@@ -9,7 +9,7 @@ from taskbus.events import utcnow
 from taskbus.readmodel.database import Connection
 from taskbus.subjects import worker_consumer
 from taskbus.tasks import TaskStatus
-from taskbus.workers import WorkerStatus, live_workers, workers_bucket
+from taskbus.workers import WorkerStatus, live_workers
 
 from taskbus_api.access import RoleGuard
 from taskbus_api.deps import ConnectionDep, Resources, ResourcesDep
@@ -102,9 +102,9 @@ async def _queue_depth(resources: Resources, task_type: str) -> QueueDepth:
 @router.get("/workers", response_model=WorkerList)
 async def workers(resources: ResourcesDep) -> WorkerList:
     """Workers that heartbeated recently, with what they run and what they have done."""
-    kv = await workers_bucket(
+    live = await live_workers(
         resources.eventlog.js,
         resources.eventlog.subjects,
         replicas=resources.settings.stream_replicas,
     )
-    return WorkerList(items=await live_workers(kv))
+    return WorkerList(items=live)

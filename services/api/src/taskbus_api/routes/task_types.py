@@ -5,7 +5,7 @@ from collections import Counter
 from fastapi import APIRouter
 from pydantic import BaseModel
 from taskbus.catalog import CatalogEntry
-from taskbus.workers import live_workers, workers_bucket
+from taskbus.workers import live_workers
 
 from taskbus_api.access import Reader
 from taskbus_api.deps import ResourcesDep
@@ -20,12 +20,12 @@ class TaskTypeList(BaseModel):
 @router.get("/task-types", response_model=TaskTypeList)
 async def task_types(resources: ResourcesDep, _: Reader) -> TaskTypeList:
     """Every task type a worker has announced, whether or not one serves it now."""
-    kv = await workers_bucket(
+    live = await live_workers(
         resources.eventlog.js,
         resources.eventlog.subjects,
         replicas=resources.settings.stream_replicas,
     )
-    serving = Counter(status.task_type for status in await live_workers(kv))
+    serving = Counter(status.task_type for status in live)
     return TaskTypeList(
         items=[
             CatalogEntry(**info.model_dump(), workers=serving[info.name])
