@@ -23,6 +23,7 @@ from typing import Any
 from taskbus.logs import configure_logging
 
 from bench import baseline, cpu, machine
+from bench.catchup import CatchupOptions, run_catchup
 from bench.consistency import ConsistencyOptions, run_consistency
 from bench.fanout import FanoutOptions, run_fanout
 from bench.fold_rate import FoldOptions, run_fold_rate
@@ -34,7 +35,7 @@ from bench.report import Result, table, write_json
 from bench.samejob import SameJobOptions, run_samejob
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("celery", "samejob", "pipeline", "consistency", "fold", "list", "fanout")
+BENCHMARKS = ("celery", "samejob", "pipeline", "consistency", "fold", "catchup", "list", "fanout")
 # What needs Redis and Celery (installed by celery_baseline/setup.sh when missing).
 NEEDS_CELERY = {"celery", "samejob"}
 SIZES: dict[str, dict[str, int]] = {
@@ -44,7 +45,8 @@ SIZES: dict[str, dict[str, int]] = {
         "accept_tasks": 10_000,
         "latency_samples": 200,
         "fold_events": 100_000,
-        "tasks_in_read_model": 1_000_000,
+        "catchup_events": 10_000_000,
+        "tasks_in_read_model": 10_000_000,
         "list_samples": 200,
         "fanout_clients": 1000,
         "fanout_seconds": 60,
@@ -55,6 +57,7 @@ SIZES: dict[str, dict[str, int]] = {
         "accept_tasks": 2000,
         "latency_samples": 50,
         "fold_events": 20_000,
+        "catchup_events": 500_000,
         "tasks_in_read_model": 100_000,
         "list_samples": 50,
         "fanout_clients": 200,
@@ -86,7 +89,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fold-events", type=int, help="events in the log to fold (100k; 20k)")
     parser.add_argument("--fold-lag", type=int, default=1000, help="tasks between stages (1000)")
     parser.add_argument(
-        "--tasks-in-read-model", type=int, help="rows loaded for list pages (1M; quick 100k)"
+        "--catchup-events", type=int, help="events the projector catches up on (10M; quick 500k)"
+    )
+    parser.add_argument(
+        "--catchup-in-flight", type=int, default=20_000, help="publishes in flight filling it (20k)"
+    )
+    parser.add_argument(
+        "--tasks-in-read-model", type=int, help="rows loaded for list pages (10M; quick 100k)"
     )
     parser.add_argument("--list-samples", type=int, help="requests timed per list case (200; 50)")
     parser.add_argument(
@@ -185,6 +194,14 @@ def run_selected(servers: Servers, args: argparse.Namespace, profiler: Profiler)
         pipeline = PipelineOptions(args.latency_samples, args.tasks, args.concurrency)
         with _step("taskbus pipeline: latency, then throughput"):
             results += run_pipeline(servers, pipeline, celery_rate, profiler)
+    return results + run_projection_and_reads(servers, args, profiler)
+
+
+def run_projection_and_reads(
+    servers: Servers, args: argparse.Namespace, profiler: Profiler
+) -> list[Result]:
+    """The benchmarks of the read side: commands and reads, folding, lists and streams."""
+    results: list[Result] = []
     if "consistency" in args.only:
         commands = ConsistencyOptions(
             args.latency_samples, args.tasks, args.concurrency, args.accept_tasks
@@ -196,6 +213,10 @@ def run_selected(servers: Servers, args: argparse.Namespace, profiler: Profiler)
             results += run_fold_rate(
                 servers, FoldOptions(args.fold_events, args.fold_lag), profiler
             )
+    if "catchup" in args.only:
+        with _step(f"projector catch-up over {args.catchup_events:,} events"):
+            catchup = CatchupOptions(args.catchup_events, args.fold_lag, args.catchup_in_flight)
+            results += run_catchup(servers, catchup, profiler)
     if "list" in args.only:
         with _step(f"list pages over {args.tasks_in_read_model:,} tasks"):
             pages = ListOptions(args.tasks_in_read_model, args.list_samples)
