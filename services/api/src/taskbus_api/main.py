@@ -8,6 +8,11 @@ from taskbus_api.app import create_app
 from taskbus_api.redaction import RedactSecrets
 from taskbus_api.settings import ApiSettings
 
+# Longer than a client keeps an idle connection for reuse (httpx 5 s, as uvicorn's default):
+# with equal limits the server closed connections a client was just sending a POST on, which
+# httpx does not retry (a ReadError within 10,000 submits in the bench); proxies use 60-75 s.
+_KEEP_ALIVE_S = 75
+
 
 def main() -> None:
     settings = ApiSettings()
@@ -25,6 +30,7 @@ def main() -> None:
         http="httptools",
         log_config=None,
         access_log=False,
+        timeout_keep_alive=_KEEP_ALIVE_S,
         timeout_graceful_shutdown=10,
         proxy_headers=True,
     )
