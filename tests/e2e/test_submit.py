@@ -1,7 +1,9 @@
 """Submitting tasks: each type, validation errors naming the field, idempotency."""
 
+import time
 import uuid
 
+import httpx
 import pytest
 from support.system import System
 
@@ -104,3 +106,21 @@ def test_oversized_body_is_413(system: System) -> None:
 
     assert response.status_code == 413
     assert "larger than" in response.json()["detail"]
+
+
+def test_an_idle_connection_outlives_the_keep_alive_of_a_client(system: System) -> None:
+    """httpx keeps an idle connection 5 s for reuse: the API must keep it longer, or a POST
+    sent on it as the server closes it fails, and httpx does not retry a POST."""
+    # A client that keeps it longer still, to see whether the server closed it.
+    with httpx.Client(base_url=system.api_url, limits=httpx.Limits(keepalive_expiry=60)) as http:
+        first = http.get("/api/tasks/", params={"limit": 1})
+        first_port = first.extensions["network_stream"].get_extra_info("client_addr")
+        time.sleep(6)
+        second = http.post(
+            "/api/tasks/submit",
+            json={"task_type": "csv_processing", "parameters": {"num_rows": 1}},
+        )
+        second_port = second.extensions["network_stream"].get_extra_info("client_addr")
+
+    assert (first.status_code, second.status_code) == (200, 201)
+    assert first_port == second_port, "the API closed the idle connection"

@@ -36,17 +36,15 @@ _NO_FSYNC = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
 # the projector folds writes a history row and a task row, with their indexes. Within a
 # laptop's memory: twice the default buffer cache; WAL buffered up to one segment (the
 # projector's commits do not wait for it, docs/design.md "The projector"); checkpoints every
-# 15 minutes or 4 GB of WAL instead of 5 minutes or 1 GB, since the first change to each page
+# 15 minutes or 2 GB of WAL instead of 5 minutes or 1 GB, since the first change to each page
 # after a checkpoint writes the whole page to the WAL again (a catch-up of millions of events
 # touches every page of the tasks table and its indexes), at the cost of a longer recovery
-# after a crash and up to about 4 GB of WAL on disk; and those whole pages compressed: over
-# 10 M events they were 60 % of 36 GB of WAL, and the WAL's volume forced all 33 checkpoints.
+# after a crash and up to about 2 GB of WAL on disk.
 _WRITE_HEAVY = (
     "shared_buffers=256MB",
     "wal_buffers=16MB",
-    "wal_compression=on",
     "checkpoint_timeout=15min",
-    "max_wal_size=4GB",
+    "max_wal_size=2GB",
 )
 # Only TCP on loopback is listened on (_server_argv); every role logs in with its password.
 _PASSWORDS_REQUIRED = (
