@@ -28,12 +28,11 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import asyncpg
 import httpx
@@ -62,8 +61,6 @@ DECILES = 10
 _STORED_OVERHEAD_BYTES = 90
 _SIZE_SAMPLE_TASKS = 250
 _PROGRESS_EVERY = 1_000_000
-# The line of the bench's nats-server configuration that fsyncs every message.
-_SYNC_ALWAYS = "  sync_interval: always\n"
 
 _RELATION_SIZES = """
 SELECT c.relname AS name, pg_relation_size(c.oid) AS heap, pg_indexes_size(c.oid) AS indexes,
@@ -129,20 +126,12 @@ def _log_server(servers: Servers, store: Path, log_path: Path, *, fsync: bool) -
     With ``fsync``, the server is the bench's kind (``start_nats``); without, the same but for
     the one line that makes it fsync each message.
     """
-    with mock.patch.object(devrun_nats, "server_config", _config(fsync=fsync)):
-        nats = devrun_nats.start_nats(store, log_path=log_path)
+    nats = devrun_nats.start_nats(store, log_path=log_path, fsync=fsync)
     try:
         pids = {**servers.pids, "nats-server": nats.process.pid}
         yield dataclasses.replace(servers, nats_url=nats.url, pids=pids)
     finally:
         nats.stop()
-
-
-def _config(*, fsync: bool) -> Callable[[devrun_nats.NatsNode], str]:
-    config = devrun_nats.server_config
-    if fsync:
-        return config
-    return lambda node: config(node).replace(_SYNC_ALWAYS, "")
 
 
 def _fold_and_report(
